@@ -1,0 +1,57 @@
+import Logging
+import ServiceLifecycle
+import SQLKit
+
+public enum DatabaseKind: String, Sendable {
+    case postgres
+    case sqlite
+}
+
+/// A database the repositories can use: one SQLKit handle for plain statements, transactions for
+/// the few operations (migrations) that need several statements to land together, and the
+/// services that must run while the database is in use.
+public protocol DatabaseBackend: Sendable {
+    var kind: DatabaseKind { get }
+    var sql: any SQLDatabase { get }
+    /// Runs `body` in one transaction, committed when it returns and rolled back when it throws.
+    func withTransaction<Result: Sendable>(
+        _ body: @Sendable (any SQLDatabase) async throws -> Result
+    ) async throws -> Result
+    /// Long-running services (connection pools, closers) to run alongside the application.
+    var services: [any Service] { get }
+}
+
+extension DatabaseBackend {
+    /// True when a trivial query succeeds: readiness.
+    func isReachable() async -> Bool {
+        do {
+            try await sql.raw("SELECT 1").run()
+            return true
+        } catch {
+            return false
+        }
+    }
+
+    /// Opens the backend, runs its services while `body` works with it, then shuts them down.
+    /// For command-line tasks that use the database without serving HTTP.
+    public func whileRunning<Result: Sendable>(
+        logger: Logger, _ body: @Sendable (Self) async throws -> Result
+    ) async throws -> Result {
+        let group = ServiceGroup(
+            configuration: .init(services: services, gracefulShutdownSignals: [], logger: logger)
+        )
+        return try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            do {
+                let result = try await body(self)
+                await group.triggerGracefulShutdown()
+                try await tasks.waitForAll()
+                return result
+            } catch {
+                await group.triggerGracefulShutdown()
+                try? await tasks.waitForAll()
+                throw error
+            }
+        }
+    }
+}

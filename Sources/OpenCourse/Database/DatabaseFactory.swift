@@ -1,0 +1,26 @@
+import Logging
+import NIOSSL
+import PostgresNIO
+
+extension DatabaseLocation {
+    /// Opens the configured database. PostgreSQL connects lazily once its client runs.
+    public func open(poolSize: Int, logger: Logger) async throws -> any DatabaseBackend {
+        switch self {
+        case .sqlite(let path):
+            return try await SQLiteBackend.open(path: path, logger: logger)
+        case .postgres(let settings):
+            var configuration = PostgresClient.Configuration(
+                host: settings.host, port: settings.port, username: settings.username,
+                password: settings.password, database: settings.database, tls: .disable
+            )
+            switch settings.tls {
+            case .disable: configuration.tls = .disable
+            case .prefer: configuration.tls = .prefer(.makeClientConfiguration())
+            case .require: configuration.tls = .require(.makeClientConfiguration())
+            }
+            configuration.options.maximumConnections = poolSize
+            configuration.options.minimumConnections = 0
+            return PostgresBackend(configuration: configuration, logger: logger)
+        }
+    }
+}

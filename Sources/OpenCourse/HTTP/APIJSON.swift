@@ -1,0 +1,61 @@
+import Foundation
+import Hummingbird
+import NIOCore
+
+/// The API's JSON conventions in one place: camelCase keys (Swift's own), ISO 8601 UTC timestamps
+/// with milliseconds, and request bodies that must be JSON objects.
+public enum APIJSON {
+    private static let timestampStyle = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+
+    static func timestamp(_ date: Date) -> String {
+        date.formatted(timestampStyle)
+    }
+
+    static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(timestamp(date))
+        }
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        return encoder
+    }()
+
+    public struct Encoder: ResponseEncoder {
+        public func encode(_ value: some Encodable, from request: Request, context: some RequestContext) throws -> Response {
+            let data = try APIJSON.encoder.encode(value)
+            return Response(
+                status: .ok,
+                headers: [.contentType: "application/json; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(bytes: data))
+            )
+        }
+    }
+
+    /// Decodes a body that must be a JSON object. Malformed JSON, invalid UTF-8 and non-objects are
+    /// 400; field-level problems are left to the services' validation.
+    public struct Decoder: RequestDecoder {
+        public func decode<T: Decodable>(_ type: T.Type, from request: Request, context: some RequestContext) async throws -> T {
+            var request = request
+            let buffer = try await request.collectBody(upTo: context.maxUploadSize)
+            return try APIJSON.decodeObject(type, from: Data(buffer: buffer))
+        }
+    }
+
+    static func decodeObject<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
+        guard data.contains(where: { !Self.isJSONWhitespace($0) }) else {
+            throw AppError.badRequest("The request body must be a JSON object.")
+        }
+        do {
+            return try JSONDecoder().decode(type, from: data)
+        } catch DecodingError.typeMismatch(_, let context) where context.codingPath.isEmpty {
+            throw AppError.badRequest("The request body must be a JSON object.")
+        } catch {
+            throw AppError.badRequest("The request body is not valid JSON.")
+        }
+    }
+
+    private static func isJSONWhitespace(_ byte: UInt8) -> Bool {
+        byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D
+    }
+}

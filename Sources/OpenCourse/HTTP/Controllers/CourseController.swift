@@ -1,0 +1,71 @@
+import Foundation
+import Hummingbird
+
+/// The catalog under `/courses`: reads are public, writes need a signed-in caller.
+struct CourseController {
+    let courses: CourseService
+    let authentication: AuthenticationMiddleware
+
+    func addRoutes(to group: RouterGroup<AppRequestContext>) {
+        group.get(use: list)
+        group.get(":id", use: show)
+        group.group()
+            .add(middleware: authentication)
+            .post(use: create)
+            .put(":id", use: update)
+            .patch(":id", use: update)
+            .delete(":id", use: delete)
+    }
+
+    @Sendable func list(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<PageRepresentation<CourseRepresentation>> {
+        let parameters = request.uri.queryParameters
+        let query = CatalogQuery(
+            page: ListQuery(request),
+            q: parameters["q"].map(String.init),
+            createdBy: parameters["createdBy"].map(String.init)
+        )
+        return PagedResponse.make(try await courses.list(query), for: request, CourseRepresentation.init)
+    }
+
+    @Sendable func show(_ request: Request, context: AppRequestContext) async throws -> CourseRepresentation {
+        CourseRepresentation(try await courses.course(id: try context.courseID()))
+    }
+
+    @Sendable func create(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<CourseRepresentation> {
+        let input = try await request.decode(as: CourseInput.self, context: context)
+        let course = try await courses.create(by: try context.requireIdentity(), input)
+        return EditedResponse(
+            status: .created,
+            headers: [.location: "/api/v1/courses/\(course.id.apiString)"],
+            response: CourseRepresentation(course)
+        )
+    }
+
+    @Sendable func update(_ request: Request, context: AppRequestContext) async throws -> CourseRepresentation {
+        let id = try context.courseID()
+        let input = try await request.decode(as: CourseInput.self, context: context)
+        return CourseRepresentation(try await courses.update(by: try context.requireIdentity(), id: id, input))
+    }
+
+    @Sendable func delete(_ request: Request, context: AppRequestContext) async throws -> Response {
+        try await courses.delete(by: try context.requireIdentity(), id: try context.courseID())
+        return Response(status: .noContent)
+    }
+}
+
+extension AppRequestContext {
+    /// The `:id` path parameter; a malformed id names no course, so it is a 404 like an unknown one.
+    func courseID() throws -> UUID {
+        guard let raw = parameters.get("id"), let id = UUID(uuidString: raw) else {
+            throw CourseService.notFound
+        }
+        return id
+    }
+}
+
+extension ListQuery {
+    init(_ request: Request) {
+        let parameters = request.uri.queryParameters
+        self.init(limit: parameters["limit"].map(String.init), cursor: parameters["cursor"].map(String.init))
+    }
+}

@@ -1,0 +1,23 @@
+import Hummingbird
+
+/// Liveness and readiness at the root, for load balancers and orchestrators.
+struct HealthController {
+    let database: any DatabaseBackend
+
+    func addRoutes(to router: Router<AppRequestContext>) {
+        router.get("health", use: health)
+        router.get("ready", use: ready)
+    }
+
+    /// Touches no database: the process is up and serving.
+    @Sendable func health(_ request: Request, context: AppRequestContext) async throws -> StatusRepresentation {
+        StatusRepresentation(status: "ok")
+    }
+
+    @Sendable func ready(_ request: Request, context: AppRequestContext) async throws -> StatusRepresentation {
+        guard await database.isReachable() else {
+            throw AppError.unavailable("The database cannot be reached.")
+        }
+        return StatusRepresentation(status: "ready")
+    }
+}

@@ -1,0 +1,92 @@
+import Foundation
+
+/// Position in a list ordered newest first by (timestamp, id). Opaque to clients: they get it as
+/// a token from one page and send it back unchanged to continue.
+public struct Cursor: Sendable, Equatable {
+    public var timestamp: Date
+    public var id: UUID
+
+    private static let prefix = "v1."
+
+    public var token: String {
+        let raw = "\(Timestamp.milliseconds(of: timestamp)).\(id.uuidString.lowercased())"
+        return Self.prefix + Data(raw.utf8).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-")
+            .replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    public init(timestamp: Date, id: UUID) {
+        self.timestamp = Timestamp.normalized(timestamp)
+        self.id = id
+    }
+
+    /// Parses a token this service issued; anything else is a 400.
+    public init(token: String) throws {
+        guard token.hasPrefix(Self.prefix), token.count <= 128 else { throw Self.invalid }
+        var base64 = String(token.dropFirst(Self.prefix.count))
+            .replacingOccurrences(of: "-", with: "+")
+            .replacingOccurrences(of: "_", with: "/")
+        base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
+        guard let data = Data(base64Encoded: base64), let raw = String(data: data, encoding: .utf8) else {
+            throw Self.invalid
+        }
+        let parts = raw.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 2, let milliseconds = Int64(parts[0]), milliseconds >= 0,
+              let id = UUID(uuidString: String(parts[1]))
+        else { throw Self.invalid }
+        self.init(timestamp: Timestamp.fromMilliseconds(milliseconds), id: id)
+    }
+
+    private static let invalid = AppError.badRequest("The cursor is not one this service issued; start again without it.")
+}
+
+/// Which slice of a list to read: the one paging helper every list uses.
+public struct PageRequest: Sendable, Equatable {
+    public static let defaultLimit = 20
+    public static let limitRange = 1...100
+
+    public var limit: Int
+    public var after: Cursor?
+
+    public init(limit: Int = PageRequest.defaultLimit, after: Cursor? = nil) {
+        self.limit = limit
+        self.after = after
+    }
+
+    /// Reads `limit` and `cursor` query parameters; a bad limit is a field error, a bad cursor a 400.
+    static func parse(limit: String?, cursor: String?, validator: inout Validator) throws -> PageRequest {
+        let limit = validator.integer(limit, field: "limit", range: limitRange) ?? defaultLimit
+        let after = try cursor.map { try Cursor(token: $0) }
+        return PageRequest(limit: limit, after: after)
+    }
+
+    /// Repositories fetch one row more than asked so the page knows whether another follows.
+    var fetchLimit: Int { limit + 1 }
+}
+
+public struct Page<Item: Sendable>: Sendable {
+    public var items: [Item]
+    public var nextCursor: Cursor?
+
+    /// Builds a page from up to `request.fetchLimit` rows in list order.
+    init(fetched: [Item], request: PageRequest, cursor: (Item) -> Cursor) {
+        if fetched.count > request.limit {
+            let items = Array(fetched.prefix(request.limit))
+            self.items = items
+            self.nextCursor = items.last.map(cursor)
+        } else {
+            self.items = fetched
+            self.nextCursor = nil
+        }
+    }
+
+    func map<Other: Sendable>(_ transform: (Item) throws -> Other) rethrows -> Page<Other> {
+        Page<Other>(items: try items.map(transform), nextCursor: nextCursor)
+    }
+
+    private init(items: [Item], nextCursor: Cursor?) {
+        self.items = items
+        self.nextCursor = nextCursor
+    }
+}

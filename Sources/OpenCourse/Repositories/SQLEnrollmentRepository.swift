@@ -1,0 +1,102 @@
+import Foundation
+import SQLKit
+
+/// Enrollments in PostgreSQL or SQLite: the SQL below is portable between both dialects.
+public struct SQLEnrollmentRepository: EnrollmentRepository {
+    let database: any DatabaseBackend
+
+    public init(database: any DatabaseBackend) {
+        self.database = database
+    }
+
+    private static let columns: SQLQueryString = "id, user_id, course_id, enrolled_at"
+
+    public func enroll(_ enrollment: Enrollment) async throws -> (enrollment: Enrollment, created: Bool)? {
+        do {
+            // One statement: the unique pair makes concurrent attempts insert once, and the EXISTS
+            // turns an unknown course into "no row" rather than a foreign key error.
+            let inserted = try await database.mapFailures {
+                try await database.sql.raw("""
+                    INSERT INTO enrollments (id, user_id, course_id, enrolled_at)
+                    SELECT \(bind: enrollment.id), \(bind: enrollment.userID), \(bind: enrollment.courseID), \(bind: enrollment.enrolledAt)
+                    WHERE EXISTS (SELECT 1 FROM courses WHERE id = \(bind: enrollment.courseID))
+                    ON CONFLICT (user_id, course_id) DO NOTHING
+                    RETURNING \(Self.columns)
+                    """).first()
+            }
+            if let inserted {
+                return (try Self.enrollment(from: inserted), true)
+            }
+        } catch RepositoryError.missingReference {
+            // The course (or user) was deleted between the check and the insert.
+            return nil
+        }
+        let existing = try await database.sql.raw("""
+            SELECT \(Self.columns) FROM enrollments
+            WHERE user_id = \(bind: enrollment.userID) AND course_id = \(bind: enrollment.courseID)
+            """).first()
+        return try existing.map { (try Self.enrollment(from: $0), false) }
+    }
+
+    public func unenroll(userID: UUID, courseID: UUID) async throws -> Bool {
+        try await database.sql.raw("""
+            DELETE FROM enrollments WHERE user_id = \(bind: userID) AND course_id = \(bind: courseID) RETURNING id
+            """).first() != nil
+    }
+
+    public func list(userID: UUID, page: PageRequest) async throws -> [EnrolledCourse] {
+        var query: SQLQueryString = """
+            SELECT e.id, e.user_id, e.course_id, e.enrolled_at,
+                   c.id AS c_id, c.title AS c_title, c.description AS c_description,
+                   c.created_by AS c_created_by, c.created_at AS c_created_at, c.updated_at AS c_updated_at
+            FROM enrollments e JOIN courses c ON c.id = e.course_id
+            WHERE e.user_id = \(bind: userID)
+            """
+        query += Self.pageClause(page)
+        return try await database.sql.raw(query).all().map { row in
+            EnrolledCourse(
+                enrollment: try Self.enrollment(from: row),
+                course: try SQLCourseRepository.course(from: row, prefix: "c_")
+            )
+        }
+    }
+
+    public func roster(courseID: UUID, page: PageRequest) async throws -> [RosterEntry] {
+        var query: SQLQueryString = """
+            SELECT e.id, e.user_id, e.course_id, e.enrolled_at, u.name AS u_name, u.email AS u_email
+            FROM enrollments e JOIN users u ON u.id = e.user_id
+            WHERE e.course_id = \(bind: courseID)
+            """
+        query += Self.pageClause(page)
+        return try await database.sql.raw(query).all().map { row in
+            let enrollment = try Self.enrollment(from: row)
+            return RosterEntry(
+                enrollment: enrollment,
+                user: UserSummary(
+                    id: enrollment.userID,
+                    name: try row.decode(column: "u_name", as: String?.self),
+                    email: try row.decode(column: "u_email", as: String.self)
+                )
+            )
+        }
+    }
+
+    /// Keyset condition and order for enrollment lists, newest first.
+    private static func pageClause(_ page: PageRequest) -> SQLQueryString {
+        var clause: SQLQueryString = ""
+        if let after = page.after {
+            clause += " AND (e.enrolled_at, e.id) < (\(bind: after.timestamp), \(bind: after.id))"
+        }
+        clause += " ORDER BY e.enrolled_at DESC, e.id DESC LIMIT \(literal: page.fetchLimit)"
+        return clause
+    }
+
+    private static func enrollment(from row: any SQLRow) throws -> Enrollment {
+        Enrollment(
+            id: try row.decode(column: "id", as: UUID.self),
+            userID: try row.decode(column: "user_id", as: UUID.self),
+            courseID: try row.decode(column: "course_id", as: UUID.self),
+            enrolledAt: Timestamp.normalized(try row.decode(column: "enrolled_at", as: Date.self))
+        )
+    }
+}

@@ -1,0 +1,74 @@
+import Foundation
+
+/// The catalog: who may publish and change courses, and what a valid course is.
+public struct CourseService: Sendable {
+    let courses: any CourseRepository
+
+    public init(courses: any CourseRepository) {
+        self.courses = courses
+    }
+
+    public func list(_ query: CatalogQuery) async throws -> Page<Course> {
+        var validator = Validator()
+        let page = try PageRequest.parse(limit: query.page.limit, cursor: query.page.cursor, validator: &validator)
+        var filter = CourseFilter()
+        if let q = query.q, !q.isEmpty {
+            filter.titleContains = validator.text(q, field: "q", rule: .searchText)
+        }
+        filter.createdBy = validator.uuid(query.createdBy, field: "createdBy")
+        try validator.check()
+        let rows = try await courses.list(filter: filter, page: page)
+        return Page(fetched: rows, request: page) { Cursor(timestamp: $0.createdAt, id: $0.id) }
+    }
+
+    public func course(id: UUID) async throws -> Course {
+        guard let course = try await courses.find(id: id) else { throw Self.notFound }
+        return course
+    }
+
+    public func create(by identity: Identity, _ input: CourseInput) async throws -> Course {
+        try AccessPolicy.require(identity, may: .createCourse)
+        var validator = Validator()
+        let title = validator.requiredText(input.title, field: "title", rule: .title)
+        let description = validator.text(input.description, field: "description", rule: .description).value ?? nil
+        try validator.check()
+        guard let title else { throw AppError.validation(validator.errors) }
+        let now = Timestamp.now()
+        let course = Course(
+            id: UUID(), title: title, description: description, createdBy: identity.userID,
+            createdAt: now, updatedAt: now
+        )
+        do {
+            return try await courses.create(course)
+        } catch RepositoryError.missingReference {
+            throw AppError.unauthorized("The account of this token no longer exists.")
+        }
+    }
+
+    /// Changes the fields given and keeps the others (PUT and PATCH alike).
+    public func update(by identity: Identity, id: UUID, _ input: CourseInput) async throws -> Course {
+        var course = try await self.course(id: id)
+        try AccessPolicy.require(identity, may: .manageCourse(owner: course.createdBy))
+        var validator = Validator()
+        let title = validator.text(input.title, field: "title", rule: .title)
+        let description = validator.text(input.description, field: "description", rule: .description)
+        if case .set(nil) = title { validator.fail("title", "must be a string") }
+        try validator.check()
+
+        let original = course
+        if case .set(let newTitle?) = title { course.title = newTitle }
+        if case .set(let newDescription) = description { course.description = newDescription }
+        guard course != original else { return course }
+        course.updatedAt = Timestamp.now()
+        guard let saved = try await courses.update(course) else { throw Self.notFound }
+        return saved
+    }
+
+    public func delete(by identity: Identity, id: UUID) async throws {
+        let course = try await self.course(id: id)
+        try AccessPolicy.require(identity, may: .manageCourse(owner: course.createdBy))
+        guard try await courses.delete(id: id) else { throw Self.notFound }
+    }
+
+    static let notFound = AppError.notFound("No course has this id.")
+}

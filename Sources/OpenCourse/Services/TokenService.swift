@@ -1,0 +1,86 @@
+import Foundation
+import JWTKit
+
+/// A signed access token and how long it stays valid.
+public struct IssuedToken: Sendable, Equatable {
+    public var accessToken: String
+    public var expiresIn: Int
+}
+
+/// Claims of opencourse access tokens.
+struct AccessClaims: JWTPayload {
+    static let issuer = "opencourse"
+
+    var sub: SubjectClaim
+    var role: String
+    var iat: IssuedAtClaim
+    var exp: ExpirationClaim
+    var iss: IssuerClaim
+
+    func verify(using algorithm: some JWTAlgorithm) async throws {
+        try exp.verifyNotExpired()
+        guard iss.value == Self.issuer else {
+            throw JWTError.claimVerificationFailure(failedClaim: iss, reason: "unexpected issuer")
+        }
+    }
+}
+
+/// Issues and verifies HS256 access tokens.
+public struct TokenService: Sendable {
+    private let keys: JWTKeyCollection
+    public let lifetimeSeconds: Int
+
+    /// `secret` must already be validated (at least 32 bytes): jwt-kit asserts on short keys.
+    public init(secret: [UInt8], lifetimeSeconds: Int) async {
+        let keys = JWTKeyCollection()
+        await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
+        self.keys = keys
+        self.lifetimeSeconds = lifetimeSeconds
+    }
+
+    public func issue(for user: User, now: Date = Date()) async throws -> IssuedToken {
+        let issuedAt = Date(timeIntervalSince1970: now.timeIntervalSince1970.rounded(.down))
+        let claims = AccessClaims(
+            sub: SubjectClaim(value: user.id.uuidString.lowercased()),
+            role: user.role.rawValue,
+            iat: IssuedAtClaim(value: issuedAt),
+            exp: ExpirationClaim(value: issuedAt.addingTimeInterval(TimeInterval(lifetimeSeconds))),
+            iss: IssuerClaim(value: AccessClaims.issuer)
+        )
+        return IssuedToken(accessToken: try await keys.sign(claims), expiresIn: lifetimeSeconds)
+    }
+
+    /// The identity a token proves; `AppError.unauthorized` for anything that is not a valid,
+    /// unexpired HS256 token issued by us.
+    public func verify(_ token: String) async throws -> Identity {
+        guard Self.headerAlgorithm(of: token) == "HS256" else {
+            throw AppError.unauthorized("The access token is invalid.")
+        }
+        let claims: AccessClaims
+        do {
+            claims = try await keys.verify(token, as: AccessClaims.self)
+        } catch let error as JWTError where error.errorType == .claimVerificationFailure {
+            throw AppError.unauthorized("The access token has expired or was not issued by opencourse.")
+        } catch {
+            throw AppError.unauthorized("The access token is invalid.")
+        }
+        guard let userID = UUID(uuidString: claims.sub.value), let role = Role(rawValue: claims.role) else {
+            throw AppError.unauthorized("The access token is invalid.")
+        }
+        return Identity(userID: userID, role: role)
+    }
+
+    /// jwt-kit picks the key by `kid`, not by `alg`, so the algorithm is checked here: a token
+    /// claiming `none` or an asymmetric algorithm is refused before any signature work.
+    private static func headerAlgorithm(of token: String) -> String? {
+        guard let header = token.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false).first,
+              header.count <= 256
+        else { return nil }
+        var base64 = header.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
+        guard let data = Data(base64Encoded: base64),
+              let fields = try? JSONDecoder().decode([String: String].self, from: data)
+        else { return nil }
+        return fields["alg"]
+    }
+}
