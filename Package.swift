@@ -63,6 +63,7 @@ let package = Package(
             dependencies: [
                 "OpenCourse",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -12,8 +12,16 @@ public func buildApplication(
 ) async throws -> some ApplicationProtocol {
     var logger = logger ?? Logger(label: "opencourse")
     logger.logLevel = configuration.logLevel
-
     let database = try await configuration.database.open(poolSize: configuration.databasePoolSize, logger: logger)
+    return await buildApplication(configuration, database: database, logger: logger)
+}
+
+/// Assembles the application around a database that is already open (tests share it).
+func buildApplication(
+    _ configuration: AppConfiguration,
+    database: any DatabaseBackend,
+    logger: Logger
+) async -> some ApplicationProtocol {
     let secret = configuration.jwtSecret ?? {
         logger.warning("JWT_SECRET is not set: using a random key, so tokens will not survive a restart or work across instances")
         return SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) }

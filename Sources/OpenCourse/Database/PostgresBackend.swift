@@ -24,8 +24,14 @@ public struct PostgresBackend: DatabaseBackend {
     public func withTransaction<Result: Sendable>(
         _ body: @Sendable (any SQLDatabase) async throws -> Result
     ) async throws -> Result {
-        try await client.withTransaction(logger: logger) { connection in
-            try await body(connection.sql(queryLogLevel: nil, logger: logger))
+        do {
+            return try await client.withTransaction(logger: logger) { connection in
+                try await body(connection.sql(queryLogLevel: nil, logger: logger))
+            }
+        } catch let error as PostgresTransactionError {
+            // Callers care about why the work failed, not about the wrapper.
+            if let cause = error.closureError ?? error.beginError ?? error.commitError { throw cause }
+            throw error
         }
     }
 }

@@ -17,7 +17,8 @@ public enum APIJSON {
             var container = encoder.singleValueContainer()
             try container.encode(timestamp(date))
         }
-        encoder.outputFormatting = [.withoutEscapingSlashes]
+        // Sorted keys make equal values encode to equal bytes (stable bodies, stable ETags).
+        encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
         return encoder
     }()
 

@@ -1,0 +1,78 @@
+import Foundation
+import SQLKit
+import Testing
+@testable import OpenCourse
+
+@Suite("Migrations")
+struct MigrationTests {
+    /// Opens a fresh database of the given kind for the duration of `body`.
+    private func withDatabase(_ kind: TestDatabase, _ body: @Sendable (any DatabaseBackend) async throws -> Void) async throws {
+        let backend = try await kind.makeLocation().open(poolSize: 4, logger: testLogger)
+        try await backend.whileRunning(logger: testLogger) { try await body($0) }
+    }
+
+    @Test(arguments: TestDatabase.allCases)
+    func secondRunIsANoOp(database: TestDatabase) async throws {
+        try await withDatabase(database) { backend in
+            let migrator = try Migrator(database: backend, logger: testLogger)
+            let pendingBefore = try await migrator.status()
+            #expect(pendingBefore.allSatisfy { $0.state == .pending })
+            #expect(try await migrator.migrate() == ["0001_initial_schema"])
+            #expect(try await migrator.migrate() == [])
+            let status = try await migrator.status()
+            #expect(status.map(\.tag) == ["0001_initial_schema"])
+            #expect(status.allSatisfy { if case .applied = $0.state { true } else { false } })
+            let roles = try await backend.sql.raw("SELECT name FROM roles ORDER BY id").all().map { try $0.decode(column: "name", as: String.self) }
+            #expect(roles == ["student", "instructor", "admin"])
+            let recorded = try await backend.sql.raw("SELECT COUNT(*) AS n FROM schema_migrations").first()
+            #expect(try recorded?.decode(column: "n", as: Int.self) == 1)
+        }
+    }
+
+    @Test(arguments: TestDatabase.allCases)
+    func anEditedMigrationIsRefused(database: TestDatabase) async throws {
+        try await withDatabase(database) { backend in
+            let shipped = try MigrationCatalog.load(for: backend.kind)
+            try await Migrator(database: backend, migrations: shipped, logger: testLogger).migrate()
+            var edited = shipped
+            edited[0].sql += "\n-- an innocent-looking edit\n"
+            let migrator = try Migrator(database: backend, migrations: edited, logger: testLogger)
+            await #expect(throws: MigrationError.edited(tag: "0001_initial_schema")) { try await migrator.migrate() }
+            await #expect(throws: MigrationError.edited(tag: "0001_initial_schema")) { _ = try await migrator.status() }
+        }
+    }
+
+    @Test(arguments: TestDatabase.allCases)
+    func laterMigrationsApplyInJournalOrder(database: TestDatabase) async throws {
+        try await withDatabase(database) { backend in
+            var migrations = try MigrationCatalog.load(for: backend.kind)
+            try await Migrator(database: backend, migrations: migrations, logger: testLogger).migrate()
+            migrations.append(Migration(version: 2, tag: "0002_test", sql: "CREATE TABLE extra (id INTEGER PRIMARY KEY)\n--> statement-breakpoint\nINSERT INTO extra (id) VALUES (1)"))
+            migrations.append(Migration(version: 3, tag: "0003_broken", sql: "INSERT INTO extra (id) VALUES (2)\n--> statement-breakpoint\nTHIS IS NOT SQL"))
+            let migrator = try Migrator(database: backend, migrations: migrations, logger: testLogger)
+            await #expect(throws: (any Error).self) { try await migrator.migrate() }
+            // 0002 landed; 0003 failed as a whole: its first statement was rolled back with it.
+            let status = try await migrator.status()
+            #expect(status.map { if case .applied = $0.state { true } else { false } } == [true, true, false])
+            let rows = try await backend.sql.raw("SELECT COUNT(*) AS n FROM extra").first()
+            #expect(try rows?.decode(column: "n", as: Int.self) == 1)
+        }
+    }
+
+    @Test func concurrentInstancesApplyEachMigrationOnce() async throws {
+        let location = try await TestDatabase.postgres.makeLocation()
+        let first = try await location.open(poolSize: 2, logger: testLogger)
+        let second = try await location.open(poolSize: 2, logger: testLogger)
+        let applied = try await first.whileRunning(logger: testLogger) { first in
+            try await second.whileRunning(logger: testLogger) { second in
+                try await withThrowingTaskGroup(of: [String].self) { group in
+                    for backend in [first, second] as [any DatabaseBackend] {
+                        group.addTask { try await Migrator(database: backend, logger: testLogger).migrate() }
+                    }
+                    return try await group.reduce(into: []) { $0 += $1 }
+                }
+            }
+        }
+        #expect(applied == ["0001_initial_schema"])
+    }
+}
