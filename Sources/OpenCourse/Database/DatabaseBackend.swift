@@ -22,13 +22,18 @@ public protocol DatabaseBackend: Sendable {
 }
 
 extension DatabaseBackend {
-    /// True when a trivial query succeeds: readiness.
-    func isReachable() async -> Bool {
-        do {
-            try await sql.raw("SELECT 1").run()
-            return true
-        } catch {
-            return false
+    /// True when a trivial query succeeds within `timeout`: readiness. A pool that cannot connect
+    /// keeps the query waiting, so the answer must not wait for it.
+    func isReachable(timeout: Duration = .seconds(2)) async -> Bool {
+        await withTaskGroup(of: Bool.self) { group in
+            group.addTask { (try? await sql.raw("SELECT 1").run()) != nil }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return false
+            }
+            let reachable = await group.next() ?? false
+            group.cancelAll()
+            return reachable
         }
     }
 

@@ -1,3 +1,4 @@
+import _ConnectionPoolModule
 import PostgresNIO
 import SQLiteNIO
 
@@ -27,6 +28,9 @@ enum DatabaseFailure: Sendable, Equatable {
                     self = .other
                 }
             }
+        case is ConnectionPoolError:
+            // No connection could be leased: the pool's circuit breaker tripped, or it shut down.
+            self = .unavailable
         case let error as SQLiteError:
             switch error.reason {
             case .constraintUniqueFailed, .constraintPrimaryKeyFailed: self = .uniqueViolation

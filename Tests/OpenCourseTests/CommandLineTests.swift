@@ -1,0 +1,128 @@
+import Foundation
+import Testing
+@testable import OpenCourse
+
+/// The `opencourse` executable itself: commands, exit codes, and the API over a real socket.
+@Suite("Command line and real sockets", .serialized)
+struct CommandLineTests {
+    private static func scratchDirectory() throws -> URL {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("opencourse-cli-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        return directory
+    }
+
+    private static func environment(database: String) -> [String: String] {
+        [
+            "DATABASE_URL": database, "JWT_SECRET": String(decoding: testSecret, as: UTF8.self),
+            "BCRYPT_COST": "4", "LOG_LEVEL": "warning", "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin",
+        ]
+    }
+
+    private static func postgresURL() async throws -> String {
+        let settings = try await PostgresTestServer.createDatabase()
+        return "postgres://\(settings.username)@\(settings.host):\(settings.port)/\(settings.database ?? "")"
+    }
+
+    @Test(arguments: TestDatabase.allCases)
+    func serveAnswersTheWalkThroughOverARealSocket(database: TestDatabase) async throws {
+        let url = database == .sqlite
+            ? "sqlite:" + (try Self.scratchDirectory().appendingPathComponent("walk.sqlite").path)
+            : try await Self.postgresURL()
+        let server = try await ServerProcess.serve(environment: Self.environment(database: url))
+        let health = try await server.call(.get, "/health")
+        #expect(health.status == .ok)
+        #expect(health.json?["status"] as? String == "ok")
+        #expect(try await server.call(.get, "/ready").status == .ok)
+
+        let instructor = try await server.call(.post, "/api/v1/auth/register", json: ["email": "ina@example.com", "password": "password123", "role": "instructor"])
+        #expect(instructor.status == .created)
+        let instructorToken = try #require(instructor.string("accessToken"))
+        let course = try await server.call(.post, "/api/v1/courses", json: ["title": "Intro to Swift"], token: instructorToken)
+        #expect(course.status == .created)
+        let courseID = try #require(course.string("id"))
+        let student = try await server.call(.post, "/api/v1/auth/register", json: ["email": "stu@example.com", "password": "password123"])
+        let studentToken = try #require(student.string("accessToken"))
+        let enrollment = try await server.call(.post, "/api/v1/courses/\(courseID)/enroll", token: studentToken)
+        #expect(enrollment.status == .created)
+        let mine = try await server.call(.get, "/api/v1/users/me/enrollments", token: studentToken)
+        #expect(mine.items.first?["courseId"] as? String == courseID)
+        let missing = try await server.call(.get, "/api/v1/courses/\(UUID())")
+        #expect(missing.status == .notFound)
+        #expect(missing.isProblem)
+
+        #expect(try await server.stop() == 0)
+    }
+
+    @Test func dataSurvivesARestartOnTheSQLiteFile() async throws {
+        let url = "sqlite:" + (try Self.scratchDirectory().appendingPathComponent("restart.sqlite").path)
+        let first = try await ServerProcess.serve(environment: Self.environment(database: url))
+        #expect(try await first.call(.post, "/api/v1/auth/register", json: ["email": "keep@example.com", "password": "password123"]).status == .created)
+        #expect(try await first.stop() == 0)
+        let second = try await ServerProcess.serve(environment: Self.environment(database: url))
+        let login = try await second.call(.post, "/api/v1/auth/login", json: ["email": "keep@example.com", "password": "password123"])
+        #expect(login.status == .ok)
+        #expect(try await second.stop() == 0)
+    }
+
+    @Test(arguments: TestDatabase.allCases)
+    func createAdminCreatesOrPromotes(database: TestDatabase) async throws {
+        let url = database == .sqlite
+            ? "sqlite:" + (try Self.scratchDirectory().appendingPathComponent("admin.sqlite").path)
+            : try await Self.postgresURL()
+        let environment = Self.environment(database: url)
+        let created = try ServerProcess.run(["create-admin", "--email", "Root@Example.com"], environment: environment, input: "root-password\n")
+        #expect(created.status == 0, "\(created.stderr)")
+        #expect(created.stdout.contains("created admin root@example.com"))
+
+        let server = try await ServerProcess.serve(environment: environment)
+        let registered = try await server.call(.post, "/api/v1/auth/register", json: ["email": "later@example.com", "password": "password123"])
+        #expect(registered.object("user")?["role"] as? String == "student")
+        let rootLogin = try await server.call(.post, "/api/v1/auth/login", json: ["email": "root@example.com", "password": "root-password"])
+        #expect(rootLogin.object("user")?["role"] as? String == "admin")
+
+        let promoted = try ServerProcess.run(["create-admin", "--email", "later@example.com"], environment: environment, input: "new-password\n")
+        #expect(promoted.status == 0, "\(promoted.stderr)")
+        #expect(promoted.stdout.contains("promoted later@example.com to admin"))
+        let promotedLogin = try await server.call(.post, "/api/v1/auth/login", json: ["email": "later@example.com", "password": "new-password"])
+        #expect(promotedLogin.object("user")?["role"] as? String == "admin")
+        #expect(try await server.stop() == 0)
+
+        let weak = try ServerProcess.run(["create-admin", "--email", "x@example.com"], environment: environment, input: "short\n")
+        #expect(weak.status != 0)
+        #expect(weak.stderr.contains("password"))
+        let noInput = try ServerProcess.run(["create-admin", "--email", "x@example.com"], environment: environment, input: "")
+        #expect(noInput.status != 0)
+    }
+
+    @Test func migrateAndStatus() throws {
+        let url = "sqlite:" + (try Self.scratchDirectory().appendingPathComponent("migrate.sqlite").path)
+        let environment = Self.environment(database: url)
+        let before = try ServerProcess.run(["migrate", "--status"], environment: environment)
+        #expect(before.status == 0)
+        #expect(before.stdout.contains("pending  0001_initial_schema"))
+        let first = try ServerProcess.run(["migrate"], environment: environment)
+        #expect(first.stdout.contains("applied  0001_initial_schema"))
+        let second = try ServerProcess.run(["migrate"], environment: environment)
+        #expect(second.status == 0)
+        #expect(second.stdout.contains("nothing to apply"))
+        let after = try ServerProcess.run(["migrate", "--status"], environment: environment)
+        #expect(after.stdout.hasPrefix("applied  0001_initial_schema  20"))
+    }
+
+    @Test(arguments: [
+        ("JWT_SECRET", "short"),
+        ("BCRYPT_COST", "99"),
+        ("DATABASE_URL", "mysql://nope"),
+        ("PORT", "eighty"),
+    ])
+    func badConfigurationStopsStartUpWithOneLine(variable: String, value: String) throws {
+        var environment = Self.environment(database: "sqlite::memory:")
+        environment[variable] = value
+        let result = try ServerProcess.run(["serve"], environment: environment)
+        #expect(result.status != 0)
+        let lines = result.stderr.split(separator: "\n")
+        #expect(lines.count == 1, "\(result.stderr)")
+        #expect(lines.first?.contains(variable) == true, "\(result.stderr)")
+        #expect(!result.stderr.contains("Fatal error"))
+    }
+}
