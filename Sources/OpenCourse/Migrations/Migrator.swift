@@ -156,14 +156,14 @@ public struct Migrator: Sendable {
         let timestampType = database.kind == .postgres ? "TIMESTAMPTZ" : "REAL"
         try await database.withTransaction { db in
             try await lock(db)
-            try await db.raw(SQLQueryString("""
+            try await db.raw("""
                 CREATE TABLE IF NOT EXISTS schema_migrations (
                     version    INTEGER PRIMARY KEY,
                     tag        TEXT NOT NULL,
                     checksum   TEXT NOT NULL,
-                    applied_at \(timestampType) NOT NULL
+                    applied_at \(unsafeRaw: timestampType) NOT NULL
                 )
-                """)).run()
+                """).run()
         }
     }
 

@@ -24,11 +24,14 @@ struct ProblemDetailsMiddleware<Context: RequestContext>: RouterMiddleware {
         }
     }
 
-    static func response(for error: any Error, logger: Logger) -> Response {
+    static func problem(for error: any Error, logger: Logger) -> ProblemDetails {
         let (status, detail, fieldErrors) = classify(error, logger: logger)
-        let problem = ProblemDetails(
-            title: status.reasonPhrase, status: status.code, detail: detail, errors: fieldErrors
-        )
+        return ProblemDetails(title: status.reasonPhrase, status: status.code, detail: detail, errors: fieldErrors)
+    }
+
+    static func response(for error: any Error, logger: Logger) -> Response {
+        let problem = problem(for: error, logger: logger)
+        let status = HTTPResponse.Status(code: problem.status)
         var headers: HTTPFields = [.contentType: "application/problem+json"]
         if status == .unauthorized { headers[.wwwAuthenticate] = "Bearer" }
         if let httpError = error as? HTTPError {
