@@ -14,7 +14,7 @@ struct CommandLineTests {
     private static func environment(database: String) -> [String: String] {
         [
             "DATABASE_URL": database, "JWT_SECRET": String(decoding: testSecret, as: UTF8.self),
-            "BCRYPT_COST": "4", "LOG_LEVEL": "warning", "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin",
+            "BCRYPT_COST": "4", "LOG_LEVEL": "warning", "SHUTDOWN_DRAIN_SECONDS": "0", "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin",
         ]
     }
 

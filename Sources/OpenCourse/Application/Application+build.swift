@@ -4,40 +4,60 @@ import Logging
 import ServiceLifecycle
 
 /// Assembles the application from a configuration: database, services, routes and middleware.
-/// The database is opened here; pending migrations run before the server starts accepting
-/// requests unless the configuration says otherwise.
+/// Pending migrations run before the server starts accepting requests unless the configuration
+/// says otherwise. `readiness` is shared with the `ShutdownDrain` service of `serve`.
 public func buildApplication(
     _ configuration: AppConfiguration,
+    readiness: Readiness = Readiness(),
     logger: Logger? = nil
 ) async throws -> some ApplicationProtocol {
     var logger = logger ?? Logger(label: "opencourse")
     logger.logLevel = configuration.logLevel
-    let database = try await configuration.database.open(poolSize: configuration.databasePoolSize, logger: logger)
-    return await buildApplication(configuration, database: database, logger: logger)
+    let metrics = AppMetrics()
+    let database = try await configuration.database.open(
+        poolSize: configuration.databasePoolSize, timeoutSeconds: configuration.databaseTimeoutSeconds,
+        metrics: metrics, logger: logger
+    )
+    return await buildApplication(configuration, database: database, metrics: metrics, readiness: readiness, logger: logger)
 }
 
 /// Assembles the application around a database that is already open (tests share it).
 func buildApplication(
     _ configuration: AppConfiguration,
     database: any DatabaseBackend,
+    metrics: AppMetrics = AppMetrics(),
+    readiness: Readiness = Readiness(),
+    attemptStore: (any AttemptStore)? = nil,
     logger: Logger
 ) async -> some ApplicationProtocol {
     let secret = configuration.jwtSecret ?? {
         logger.warning("JWT_SECRET is not set: using a random key, so tokens will not survive a restart or work across instances")
         return SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) }
     }()
-    let tokens = await TokenService(secret: secret, lifetimeSeconds: configuration.jwtLifetimeSeconds)
-    let hasher = PasswordHasher(cost: configuration.bcryptCost)
-
-    let router = buildRouter(database: database, tokens: tokens, hasher: hasher)
+    let store: any AttemptStore = attemptStore ?? {
+        switch configuration.rateLimitStore {
+        case .memory: return InMemoryAttemptStore()
+        case .postgres: return SQLAttemptStore(database: database)
+        }
+    }()
+    let dependencies = Dependencies(
+        database: database,
+        tokens: await TokenService(secret: secret, lifetimeSeconds: configuration.jwtLifetimeSeconds),
+        hasher: PasswordHasher(cost: configuration.bcryptCost, metrics: metrics),
+        limits: AttemptLimits(
+            store: store, windowSeconds: configuration.rateLimitWindowSeconds,
+            loginMaxFailures: configuration.loginMaxFailures, registerMaxPerWindow: configuration.registerMaxPerWindow
+        ),
+        metrics: metrics,
+        readiness: readiness
+    )
     var app = Application(
-        router: router,
+        router: buildRouter(configuration, dependencies),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
-        services: database.services + [hasher.service],
+        services: database.services + [dependencies.hasher.service],
         logger: logger
     )
     if configuration.migrateOnStart {
-        let logger = logger
         app.beforeServerStarts {
             try await Migrator(database: database, logger: logger).migrate()
         }
@@ -45,22 +65,47 @@ func buildApplication(
     return app
 }
 
-func buildRouter(database: any DatabaseBackend, tokens: TokenService, hasher: PasswordHasher) -> Router<AppRequestContext> {
+/// What the routes are built from.
+struct Dependencies: Sendable {
+    var database: any DatabaseBackend
+    var tokens: TokenService
+    var hasher: PasswordHasher
+    var limits: AttemptLimits
+    var metrics: AppMetrics
+    var readiness: Readiness
+}
+
+func buildRouter(_ configuration: AppConfiguration, _ dependencies: Dependencies) -> Router<AppRequestContext> {
+    let database = dependencies.database
     let users = SQLUserRepository(database: database)
     let courseService = CourseService(courses: SQLCourseRepository(database: database))
     let enrollmentService = EnrollmentService(enrollments: SQLEnrollmentRepository(database: database), courses: courseService)
-    let authentication = AuthenticationMiddleware(tokens: tokens)
+    let authentication = AuthenticationMiddleware(tokens: dependencies.tokens)
 
     let router = Router(context: AppRequestContext.self)
-    // Added first so that it wraps everything, the not-found responder included.
+    // Middleware wraps every route and the not-found responder, outermost first: observability
+    // sees the final status; headers apply to errors too; problem details turn every error into a
+    // response before those two see it.
+    router.add(middleware: RequestObservabilityMiddleware(
+        metrics: dependencies.metrics, clientAddresses: ClientAddressResolver(trustedProxies: configuration.trustedProxies)
+    ))
+    router.add(middleware: SecurityHeadersMiddleware(hstsEnabled: configuration.hstsEnabled))
+    router.add(middleware: CORSAllowListMiddleware(allowedOrigins: Set(configuration.corsAllowedOrigins)))
     router.add(middleware: ProblemDetailsMiddleware())
+    if configuration.rateLimitRPS > 0 {
+        router.add(middleware: ClientRateLimitMiddleware(
+            limiter: TokenBucketLimiter(rate: configuration.rateLimitRPS, burst: configuration.rateLimitBurst)
+        ))
+    }
+    router.add(middleware: RequestLimitsMiddleware(maxBodyBytes: configuration.maxBodyBytes))
 
-    HealthController(database: database).addRoutes(to: router)
+    HealthController(database: database, readiness: dependencies.readiness).addRoutes(to: router)
+    MetricsController(metrics: dependencies.metrics, token: configuration.metricsToken).addRoutes(to: router)
     let api = router.group("api/v1")
-    AuthController(auth: AuthService(users: users, hasher: hasher, tokens: tokens))
+    AuthController(auth: AuthService(users: users, hasher: dependencies.hasher, tokens: dependencies.tokens, limits: dependencies.limits))
         .addRoutes(to: api.group("auth"))
     let me = api.group("users").add(middleware: authentication)
-    UserController(users: UserService(users: users, hasher: hasher)).addRoutes(to: me)
+    UserController(users: UserService(users: users, hasher: dependencies.hasher)).addRoutes(to: me)
     let enrollments = EnrollmentController(enrollments: enrollmentService)
     enrollments.addUserRoutes(to: me)
     let courses = api.group("courses")

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Hummingbird
 import Logging
+import ServiceLifecycle
 
 /// `opencourse <command>`: serve (default), migrate, create-admin.
 public struct OpenCourseCommand: AsyncParsableCommand {
@@ -38,12 +39,11 @@ struct ConfigurationOptions: ParsableArguments {
 }
 
 enum Logging {
-    /// Sets up stderr logging once per process, at the configured level.
-    static func bootstrap(level: Logger.Level) -> Logger {
+    /// Sets up stderr logging once per process, at the configured level and format.
+    static func bootstrap(_ configuration: AppConfiguration) -> Logger {
+        let (level, format) = (configuration.logLevel, configuration.logFormat)
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
+            StructuredLogHandler(label: label, level: level, format: format)
         }
         var logger = Logger(label: "opencourse")
         logger.logLevel = level
@@ -60,9 +60,21 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         var configuration = try options.resolve()
         configuration.migrateOnStart = !noMigrate
-        let logger = Logging.bootstrap(level: configuration.logLevel)
-        let app = try await buildApplication(configuration, logger: logger)
-        try await app.runService()
+        let logger = Logging.bootstrap(configuration)
+        let readiness = Readiness()
+        let app = try await buildApplication(configuration, readiness: readiness, logger: logger)
+        // The drain comes after the application, so a shutdown reaches it first: the instance
+        // reports not-ready and keeps serving before the server stops listening.
+        var lifecycle = ServiceGroupConfiguration(
+            services: [
+                .init(service: app),
+                .init(service: ShutdownDrain(readiness: readiness, seconds: configuration.shutdownDrainSeconds, logger: logger)),
+            ],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger
+        )
+        lifecycle.maximumGracefulShutdownDuration = .seconds(configuration.shutdownDrainSeconds + configuration.shutdownTimeoutSeconds)
+        try await ServiceGroup(configuration: lifecycle).run()
     }
 }
 
@@ -74,7 +86,7 @@ struct Migrate: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try options.resolve()
-        let logger = Logging.bootstrap(level: configuration.logLevel)
+        let logger = Logging.bootstrap(configuration)
         let database = try await configuration.database.open(poolSize: 1, logger: logger)
         let showStatus = status
         try await database.whileRunning(logger: logger) { database in
@@ -105,7 +117,7 @@ struct CreateAdmin: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try options.resolve()
-        let logger = Logging.bootstrap(level: configuration.logLevel)
+        let logger = Logging.bootstrap(configuration)
         guard let password = readLine(strippingNewline: true) else {
             throw ValidationError("expected the password on standard input (one line)")
         }
@@ -126,7 +138,7 @@ extension AppError: CustomStringConvertible {
         switch self {
         case .validation(let errors): return errors.map { "\($0.field): \($0.message)" }.joined(separator: "; ")
         case .badRequest(let detail), .unauthorized(let detail), .forbidden(let detail), .notFound(let detail),
-             .conflict(let detail), .unavailable(let detail):
+             .conflict(let detail), .unavailable(let detail), .rateLimited(let detail, _, _), .unsupportedMediaType(let detail):
             return detail
         }
     }

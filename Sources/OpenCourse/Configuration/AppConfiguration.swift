@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import PostgresNIO
 
@@ -30,6 +33,18 @@ public struct PostgresSettings: Sendable, Equatable {
     public var tls: TLSMode
 }
 
+public enum RateLimitStoreKind: String, Sendable {
+    /// Counters in each instance's memory: right for a single instance.
+    case memory
+    /// Counters in PostgreSQL, shared by every instance on the database.
+    case postgres
+}
+
+public enum LogFormat: String, Sendable {
+    case json
+    case text
+}
+
 /// Everything the service reads from its environment, validated.
 public struct AppConfiguration: Sendable {
     public var host = "127.0.0.1"
@@ -43,6 +58,34 @@ public struct AppConfiguration: Sendable {
     public var databasePoolSize = 10
     /// Apply pending migrations before serving.
     public var migrateOnStart = true
+    /// A request that needs the database gets 503 when it has not finished within this time.
+    public var databaseTimeoutSeconds = 5.0
+
+    // HTTP edge
+    public var hstsEnabled = false
+    /// Exact origins allowed cross-origin access; empty means none.
+    public var corsAllowedOrigins: [String] = []
+    public var maxBodyBytes = 1024 * 1024
+    /// Peers whose `X-Forwarded-For` is believed (load balancers).
+    public var trustedProxies: [IPRange] = []
+
+    // Rate limits
+    public var rateLimitStore = RateLimitStoreKind.memory
+    public var rateLimitWindowSeconds = 900
+    public var loginMaxFailures = 5
+    public var registerMaxPerWindow = 20
+    /// Steady requests per second per client; 0 turns the per-client limit off.
+    public var rateLimitRPS = 50.0
+    public var rateLimitBurst = 100
+
+    // Observability
+    public var logFormat = LogFormat.json
+    /// When set, `/metrics` requires `Authorization: Bearer <token>`.
+    public var metricsToken: String?
+
+    // Lifecycle
+    public var shutdownDrainSeconds = 5.0
+    public var shutdownTimeoutSeconds = 30.0
 
     public init() {}
 
@@ -74,6 +117,92 @@ public struct AppConfiguration: Sendable {
         if let pool = value("DB_POOL_SIZE") {
             self.databasePoolSize = try Self.integer(pool, variable: "DB_POOL_SIZE", range: 1...1000)
         }
+        if let timeout = value("DB_TIMEOUT_SECONDS") {
+            self.databaseTimeoutSeconds = try Self.seconds(timeout, variable: "DB_TIMEOUT_SECONDS", range: 0.1...600)
+        }
+        if let hsts = value("HSTS_ENABLED") { self.hstsEnabled = try Self.boolean(hsts, variable: "HSTS_ENABLED") }
+        if let origins = value("CORS_ALLOWED_ORIGINS") {
+            self.corsAllowedOrigins = try Self.list(origins).map { try Self.origin($0, variable: "CORS_ALLOWED_ORIGINS") }
+        }
+        if let bytes = value("MAX_BODY_BYTES") {
+            self.maxBodyBytes = try Self.integer(bytes, variable: "MAX_BODY_BYTES", range: 1024...(1 << 30))
+        }
+        if let proxies = value("TRUSTED_PROXIES") {
+            self.trustedProxies = try Self.list(proxies).map { entry in
+                guard let range = IPRange(entry) else {
+                    throw ConfigurationError(variable: "TRUSTED_PROXIES", problem: "\"\(entry)\" is not an IP address or CIDR range")
+                }
+                return range
+            }
+        }
+        if let store = value("RATE_LIMIT_STORE") {
+            guard let kind = RateLimitStoreKind(rawValue: store.lowercased()) else {
+                throw ConfigurationError(variable: "RATE_LIMIT_STORE", problem: "must be memory or postgres (got \"\(store)\")")
+            }
+            self.rateLimitStore = kind
+        }
+        if self.rateLimitStore == .postgres, case .sqlite = self.database {
+            throw ConfigurationError(variable: "RATE_LIMIT_STORE", problem: "postgres needs a PostgreSQL DATABASE_URL")
+        }
+        if let window = value("RATE_LIMIT_WINDOW_SECONDS") {
+            self.rateLimitWindowSeconds = try Self.integer(window, variable: "RATE_LIMIT_WINDOW_SECONDS", range: 1...86_400)
+        }
+        if let failures = value("LOGIN_MAX_FAILURES") {
+            self.loginMaxFailures = try Self.integer(failures, variable: "LOGIN_MAX_FAILURES", range: 1...1_000_000)
+        }
+        if let registrations = value("REGISTER_MAX_PER_WINDOW") {
+            self.registerMaxPerWindow = try Self.integer(registrations, variable: "REGISTER_MAX_PER_WINDOW", range: 1...1_000_000)
+        }
+        if let rps = value("RATE_LIMIT_RPS") {
+            self.rateLimitRPS = try Self.seconds(rps, variable: "RATE_LIMIT_RPS", range: 0...1_000_000)
+        }
+        if let burst = value("RATE_LIMIT_BURST") {
+            self.rateLimitBurst = try Self.integer(burst, variable: "RATE_LIMIT_BURST", range: 1...1_000_000)
+        }
+        if let format = value("LOG_FORMAT") {
+            guard let parsed = LogFormat(rawValue: format.lowercased()) else {
+                throw ConfigurationError(variable: "LOG_FORMAT", problem: "must be json or text (got \"\(format)\")")
+            }
+            self.logFormat = parsed
+        } else {
+            self.logFormat = isatty(STDERR_FILENO) == 1 ? .text : .json
+        }
+        if let token = environment["METRICS_TOKEN"], !token.isEmpty { self.metricsToken = token }
+        if let drain = value("SHUTDOWN_DRAIN_SECONDS") {
+            self.shutdownDrainSeconds = try Self.seconds(drain, variable: "SHUTDOWN_DRAIN_SECONDS", range: 0...3600)
+        }
+        if let timeout = value("SHUTDOWN_TIMEOUT_SECONDS") {
+            self.shutdownTimeoutSeconds = try Self.seconds(timeout, variable: "SHUTDOWN_TIMEOUT_SECONDS", range: 0...3600)
+        }
+    }
+
+    static func seconds(_ raw: String, variable: String, range: ClosedRange<Double>) throws -> Double {
+        guard let value = Double(raw), value.isFinite, range.contains(value) else {
+            throw ConfigurationError(variable: variable, problem: "must be a number from \(range.lowerBound) to \(range.upperBound) (got \"\(raw)\")")
+        }
+        return value
+    }
+
+    static func boolean(_ raw: String, variable: String) throws -> Bool {
+        switch raw.lowercased() {
+        case "true", "1", "yes", "on": return true
+        case "false", "0", "no", "off": return false
+        default: throw ConfigurationError(variable: variable, problem: "must be true or false (got \"\(raw)\")")
+        }
+    }
+
+    static func list(_ raw: String) -> [String] {
+        raw.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
+
+    /// An origin is scheme://host[:port], with nothing after it.
+    static func origin(_ raw: String, variable: String) throws -> String {
+        guard let url = URLComponents(string: raw), let scheme = url.scheme, ["http", "https"].contains(scheme),
+              url.host?.isEmpty == false, url.path.isEmpty || url.path == "/", url.query == nil
+        else {
+            throw ConfigurationError(variable: variable, problem: "\"\(raw)\" is not an origin like https://app.example.com")
+        }
+        return raw.hasSuffix("/") ? String(raw.dropLast()) : raw
     }
 
     static func integer(_ raw: String, variable: String, range: ClosedRange<Int>) throws -> Int {

@@ -4,7 +4,9 @@ import PostgresNIO
 
 extension DatabaseLocation {
     /// Opens the configured database. PostgreSQL connects lazily once its client runs.
-    public func open(poolSize: Int, logger: Logger) async throws -> any DatabaseBackend {
+    public func open(
+        poolSize: Int, timeoutSeconds: Double = 5, metrics: AppMetrics? = nil, logger: Logger
+    ) async throws -> any DatabaseBackend {
         switch self {
         case .sqlite(let path):
             return try await SQLiteBackend.open(path: path, logger: logger)
@@ -20,7 +22,8 @@ extension DatabaseLocation {
             }
             configuration.options.maximumConnections = poolSize
             configuration.options.minimumConnections = 0
-            return PostgresBackend(configuration: configuration, logger: logger)
+            configuration.options.connectTimeout = .milliseconds(Int64(timeoutSeconds * 1000))
+            return PostgresBackend(configuration: configuration, timeoutSeconds: timeoutSeconds, metrics: metrics, logger: logger)
         }
     }
 }

@@ -28,6 +28,8 @@ enum DatabaseFailure: Sendable, Equatable {
                     self = .other
                 }
             }
+        case is DatabaseTimeoutError:
+            self = .unavailable
         case is ConnectionPoolError:
             // No connection could be leased: the pool's circuit breaker tripped, or it shut down.
             self = .unavailable

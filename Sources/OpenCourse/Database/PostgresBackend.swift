@@ -11,13 +11,19 @@ public struct PostgresBackend: DatabaseBackend {
     public let kind = DatabaseKind.postgres
     let client: PostgresClient
     let logger: Logger
+    let timeoutSeconds: Double
+    let metrics: AppMetrics?
 
-    public init(configuration: PostgresClient.Configuration, logger: Logger) {
+    public init(configuration: PostgresClient.Configuration, timeoutSeconds: Double, metrics: AppMetrics?, logger: Logger) {
         self.client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.logger = logger
+        self.timeoutSeconds = timeoutSeconds
+        self.metrics = metrics
     }
 
-    public var sql: any SQLDatabase { PostgresClientSQLDatabase(client: client, logger: logger) }
+    public var sql: any SQLDatabase {
+        PostgresClientSQLDatabase(client: client, logger: logger, timeoutSeconds: timeoutSeconds, metrics: metrics)
+    }
 
     public var services: [any Service] { [client] }
 
@@ -36,10 +42,13 @@ public struct PostgresBackend: DatabaseBackend {
     }
 }
 
-/// `SQLDatabase` over the pool: every statement runs on a connection leased for its duration.
+/// `SQLDatabase` over the pool: every statement runs on a connection leased for its duration,
+/// and fails with `DatabaseTimeoutError` when lease and statement take longer than the timeout.
 struct PostgresClientSQLDatabase: SQLDatabase {
     let client: PostgresClient
     let logger: Logger
+    let timeoutSeconds: Double
+    let metrics: AppMetrics?
 
     var eventLoop: any EventLoop { PostgresClient.defaultEventLoopGroup.any() }
     var version: (any SQLDatabaseReportedVersion)? { nil }
@@ -53,8 +62,21 @@ struct PostgresClientSQLDatabase: SQLDatabase {
     }
 
     func execute(sql query: any SQLExpression, _ onRow: @escaping @Sendable (any SQLRow) -> Void) async throws {
-        try await client.withConnection { connection in
-            try await connection.sql(queryLogLevel: nil, logger: logger).execute(sql: query, onRow)
+        let (client, logger, metrics) = (self.client, self.logger, self.metrics)
+        try await withDeadline(seconds: timeoutSeconds) {
+            metrics?.connectionRequested()
+            var leased = false
+            do {
+                try await client.withConnection { connection in
+                    leased = true
+                    metrics?.connectionLeased()
+                    defer { metrics?.connectionReturned() }
+                    try await connection.sql(queryLogLevel: nil, logger: logger).execute(sql: query, onRow)
+                }
+            } catch {
+                if !leased { metrics?.connectionNotLeased() }
+                throw error
+            }
         }
     }
 

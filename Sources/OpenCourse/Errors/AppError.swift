@@ -20,10 +20,14 @@ public enum AppError: Error, Sendable, Equatable {
     case forbidden(String)
     /// The resource does not exist (or the caller may not know it exists).
     case notFound(String)
+    /// The body is not in a format this route accepts (not JSON).
+    case unsupportedMediaType(String)
     /// The request conflicts with the current state (duplicate email).
     case conflict(String)
     /// One or more fields are invalid; every bad field is listed.
     case validation([FieldError])
+    /// Too many attempts: try again after `retryAfter` seconds. `limit` is the allowance per window.
+    case rateLimited(String, limit: Int, retryAfter: Int)
     /// A dependency (the database) cannot be reached right now.
     case unavailable(String)
 }

@@ -37,6 +37,9 @@ public enum APIJSON {
     /// 400; field-level problems are left to the services' validation.
     public struct Decoder: RequestDecoder {
         public func decode<T: Decodable>(_ type: T.Type, from request: Request, context: some RequestContext) async throws -> T {
+            if let contentType = request.headers[.contentType], !APIJSON.isJSON(contentType: contentType) {
+                throw AppError.unsupportedMediaType("Send the request body as application/json.")
+            }
             var request = request
             let buffer = try await request.collectBody(upTo: context.maxUploadSize)
             return try APIJSON.decodeObject(type, from: Data(buffer: buffer))
@@ -54,6 +57,12 @@ public enum APIJSON {
         } catch {
             throw AppError.badRequest("The request body is not valid JSON.")
         }
+    }
+
+    /// `application/json`, or any `+json` type, with or without parameters.
+    static func isJSON(contentType: String) -> Bool {
+        let type = contentType.split(separator: ";", maxSplits: 1).first?.trimmingCharacters(in: .whitespaces).lowercased() ?? ""
+        return type == "application/json" || (type.hasPrefix("application/") && type.hasSuffix("+json"))
     }
 
     private static func isJSONWhitespace(_ byte: UInt8) -> Bool {

@@ -1,16 +1,31 @@
+import Foundation
 import Hummingbird
+import NIOCore
+import Synchronization
 
-/// Per-request state: Hummingbird's core storage plus the caller proven by the access token.
-public struct AppRequestContext: RequestContext {
+/// Per-request state: Hummingbird's core storage, the socket peer, the client address the rate
+/// limits use, and the caller proven by the access token.
+public struct AppRequestContext: RequestContext, RemoteAddressRequestContext {
     public var coreContext: CoreRequestContextStorage
+    public let remoteAddress: SocketAddress?
+    /// Set by `RequestObservabilityMiddleware` from the peer and trusted `X-Forwarded-For`.
+    public var clientAddress = "unknown"
+    /// Set by `RequestLimitsMiddleware` from `MAX_BODY_BYTES`.
+    public var maxBodyBytes = 1024 * 1024
     /// Set by `AuthenticationMiddleware` on routes that need a signed-in caller.
-    public var identity: Identity?
+    public var identity: Identity? {
+        didSet { facts.userID = identity?.userID }
+    }
+    /// Shared with the outer middleware, which cannot see changes made to inner copies of the
+    /// context, so that the access log can name the user.
+    let facts = RequestFacts()
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
+        self.remoteAddress = source.channel.remoteAddress
     }
 
-    public var maxUploadSize: Int { 1024 * 1024 }
+    public var maxUploadSize: Int { maxBodyBytes }
     public var responseEncoder: APIJSON.Encoder { APIJSON.Encoder() }
     public var requestDecoder: APIJSON.Decoder { APIJSON.Decoder() }
 
@@ -19,5 +34,15 @@ public struct AppRequestContext: RequestContext {
     func requireIdentity() throws -> Identity {
         guard let identity else { throw AppError.unauthorized("Sign in to do this.") }
         return identity
+    }
+}
+
+/// What inner layers learn about a request that the access log reports.
+final class RequestFacts: Sendable {
+    private let storage = Mutex<UUID?>(nil)
+
+    var userID: UUID? {
+        get { storage.withLock { $0 } }
+        set { storage.withLock { $0 = newValue } }
     }
 }

@@ -33,9 +33,9 @@ public struct CourseService: Sendable {
         let description = validator.text(input.description, field: "description", rule: .description).value ?? nil
         try validator.check()
         guard let title else { throw AppError.validation(validator.errors) }
-        let now = Timestamp.now()
+        let (id, now) = RecordStamp.next()
         let course = Course(
-            id: UUID(), title: title, description: description, createdBy: identity.userID,
+            id: id, title: title, description: description, createdBy: identity.userID,
             createdAt: now, updatedAt: now
         )
         do {

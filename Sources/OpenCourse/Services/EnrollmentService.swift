@@ -12,7 +12,8 @@ public struct EnrollmentService: Sendable {
 
     /// Idempotent: enrolling again returns the existing enrollment with `created` false.
     public func enroll(_ identity: Identity, in courseID: UUID) async throws -> (enrollment: Enrollment, created: Bool) {
-        let candidate = Enrollment(id: UUID(), userID: identity.userID, courseID: courseID, enrolledAt: Timestamp.now())
+        let (id, now) = RecordStamp.next()
+        let candidate = Enrollment(id: id, userID: identity.userID, courseID: courseID, enrolledAt: now)
         guard let result = try await enrollments.enroll(candidate) else { throw CourseService.notFound }
         return result
     }

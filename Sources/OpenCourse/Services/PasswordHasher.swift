@@ -11,9 +11,11 @@ public struct PasswordHasher: Sendable {
     /// A hash of a random password at the configured cost: verifying against it when an email is
     /// unknown makes a failed login take as long as a wrong password.
     private let decoyHash: String
+    private let metrics: AppMetrics?
 
-    public init(cost: Int, threads: Int = System.coreCount) {
+    public init(cost: Int, threads: Int = System.coreCount, metrics: AppMetrics? = nil) {
         self.cost = cost
+        self.metrics = metrics
         self.pool = NIOThreadPool(numberOfThreads: max(1, threads))
         self.pool.start()
         self.decoyHash = Bcrypt.hash(UUIDString.random(), cost: UInt8(cost))
@@ -21,11 +23,13 @@ public struct PasswordHasher: Sendable {
 
     public func hash(_ password: String) async throws -> String {
         let cost = UInt8(self.cost)
+        metrics?.recordBcrypt(hash: true)
         return try await pool.runIfActive { Bcrypt.hash(password, cost: cost) }
     }
 
     public func verify(_ password: String, against hash: String) async throws -> Bool {
-        try await pool.runIfActive { Bcrypt.verify(password, hash: hash) }
+        metrics?.recordBcrypt(hash: false)
+        return try await pool.runIfActive { Bcrypt.verify(password, hash: hash) }
     }
 
     /// Spends the time of one verification without a real account.

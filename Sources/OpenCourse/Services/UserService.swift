@@ -63,9 +63,10 @@ public struct UserService: Sendable {
         let password = validator.text(rawPassword, field: "password", rule: .password)
         try validator.check()
         guard let email, let password else { throw AppError.validation(validator.errors) }
-        let now = Timestamp.now()
+        let passwordHash = try await hasher.hash(password)
+        let (id, now) = RecordStamp.next()
         let candidate = User(
-            id: UUID(), email: email, passwordHash: try await hasher.hash(password),
+            id: id, email: email, passwordHash: passwordHash,
             name: nil, role: .admin, createdAt: now, updatedAt: now
         )
         return try await users.upsertAdmin(candidate)

@@ -3,6 +3,7 @@ import Hummingbird
 /// Liveness and readiness at the root, for load balancers and orchestrators.
 struct HealthController {
     let database: any DatabaseBackend
+    let readiness: Readiness
 
     func addRoutes(to router: Router<AppRequestContext>) {
         router.get("health", use: health)
@@ -14,7 +15,11 @@ struct HealthController {
         StatusRepresentation(status: "ok")
     }
 
+    /// 503 while shutting down (so balancers stop routing here) or when the database is unreachable.
     @Sendable func ready(_ request: Request, context: AppRequestContext) async throws -> StatusRepresentation {
+        guard !readiness.isDraining else {
+            throw AppError.unavailable("This instance is shutting down.")
+        }
         guard await database.isReachable() else {
             throw AppError.unavailable("The database cannot be reached.")
         }

@@ -34,6 +34,12 @@ struct ProblemDetailsMiddleware<Context: RequestContext>: RouterMiddleware {
         let status = HTTPResponse.Status(code: problem.status)
         var headers: HTTPFields = [.contentType: "application/problem+json"]
         if status == .unauthorized { headers[.wwwAuthenticate] = "Bearer" }
+        if case .rateLimited(_, let limit, let retryAfter) = error as? AppError {
+            headers[.retryAfter] = String(retryAfter)
+            headers[.rateLimitLimit] = String(limit)
+            headers[.rateLimitRemaining] = "0"
+            headers[.rateLimitReset] = String(retryAfter)
+        }
         if let httpError = error as? HTTPError {
             for field in httpError.headers where field.name != .contentType && field.name != .contentLength {
                 headers.append(field)
@@ -52,6 +58,8 @@ struct ProblemDetailsMiddleware<Context: RequestContext>: RouterMiddleware {
             case .forbidden(let detail): return (.forbidden, detail, nil)
             case .notFound(let detail): return (.notFound, detail, nil)
             case .conflict(let detail): return (.conflict, detail, nil)
+            case .unsupportedMediaType(let detail): return (.unsupportedMediaType, detail, nil)
+            case .rateLimited(let detail, _, _): return (.tooManyRequests, detail, nil)
             case .validation(let errors):
                 let fields = errors.map(\.field).joined(separator: ", ")
                 return (.unprocessableContent, "Invalid fields: \(fields).", errors)

@@ -1,0 +1,34 @@
+import Hummingbird
+
+/// CORS for an exact allow-list of origins (Hummingbird's CORSMiddleware allows one origin or
+/// echoes any). An origin outside the list gets no `Access-Control-Allow-Origin` at all.
+struct CORSAllowListMiddleware<Context: RequestContext>: RouterMiddleware {
+    let allowedOrigins: Set<String>
+
+    static var allowedMethods: String { "GET, POST, PUT, PATCH, DELETE, OPTIONS" }
+    static var allowedHeaders: String { "Authorization, Content-Type" }
+    static var exposedHeaders: String { "Location, Link, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, X-Request-Id" }
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let origin = request.headers[.origin]
+        let allowed = origin.map { allowedOrigins.contains($0) } ?? false
+        if request.method == .options, origin != nil, request.headers[.accessControlRequestMethod] != nil {
+            var response = Response(status: .noContent)
+            response.headers[.vary] = "Origin"
+            if allowed, let origin {
+                response.headers[.accessControlAllowOrigin] = origin
+                response.headers[.accessControlAllowMethods] = Self.allowedMethods
+                response.headers[.accessControlAllowHeaders] = Self.allowedHeaders
+                response.headers[.accessControlMaxAge] = "600"
+            }
+            return response
+        }
+        var response = try await next(request, context)
+        response.headers[.vary] = "Origin"
+        if allowed, let origin {
+            response.headers[.accessControlAllowOrigin] = origin
+            response.headers[.accessControlExposeHeaders] = Self.exposedHeaders
+        }
+        return response
+    }
+}

@@ -1,0 +1,59 @@
+import Foundation
+import Hummingbird
+import Logging
+
+/// Outermost layer: gives every request an id (the client's `X-Request-Id` when it is 1 to 128
+/// characters of letters, digits, `.`, `_` and `-`), resolves the client address, and after the
+/// response writes one access-log line and the request metrics. It logs no headers and no bodies,
+/// so passwords and tokens never reach the log.
+struct RequestObservabilityMiddleware: RouterMiddleware {
+    typealias Context = AppRequestContext
+    let metrics: AppMetrics
+    let clientAddresses: ClientAddressResolver
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let start = ContinuousClock.now
+        let requestID = request.headers[.requestID].flatMap(Self.acceptable) ?? Self.generateID()
+        var context = context
+        context.logger[metadataKey: "hb.request.id"] = nil
+        context.logger[metadataKey: "request_id"] = .string(requestID)
+        context.clientAddress = clientAddresses.resolve(
+            peer: context.remoteAddress?.ipAddress,
+            forwardedFor: request.headers[values: .xForwardedFor]
+        )
+        var response: Response
+        do {
+            response = try await next(request, context)
+        } catch {
+            response = ProblemDetailsMiddleware<Context>.response(for: error, logger: context.logger)
+        }
+        response.headers[.requestID] = requestID
+
+        let duration = ContinuousClock.now - start
+        let route = context.endpointPath ?? "unmatched"
+        metrics.recordRequest(route: route, method: request.method.rawValue, status: Int(response.status.code), duration: duration)
+        if context.logger.logLevel <= .info {
+            var fields: Logger.Metadata = [
+                "method": .string(request.method.rawValue), "route": .string(route),
+                "status": .stringConvertible(response.status.code),
+                "duration_ms": .string(String(format: "%.2f", Double(duration.components.attoseconds) / 1e15 + Double(duration.components.seconds) * 1000)),
+                "client": .string(context.clientAddress),
+            ]
+            if let userID = context.facts.userID { fields["user_id"] = .string(userID.apiString) }
+            context.logger.info("request", metadata: fields)
+        }
+        return response
+    }
+
+    private static let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-".utf8)
+
+    static func acceptable(_ candidate: String) -> String? {
+        let bytes = candidate.utf8
+        guard (1...128).contains(bytes.count), bytes.allSatisfy({ allowed.contains($0) }) else { return nil }
+        return candidate
+    }
+
+    static func generateID() -> String {
+        UUID().uuidString.lowercased()
+    }
+}

@@ -1,0 +1,39 @@
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// Whether this instance wants new traffic; `/ready` reports it.
+public final class Readiness: Sendable {
+    private let draining = Atomic<Bool>(false)
+
+    public init() {}
+
+    public var isDraining: Bool { draining.load(ordering: .relaxed) }
+
+    func startDraining() { draining.store(true, ordering: .relaxed) }
+}
+
+/// First to be told of a shutdown (it runs after the application in the service group, and a
+/// group stops its services in reverse order): it makes `/ready` answer 503 at once, then keeps
+/// the server serving normally for the drain period, so the load balancer's health check takes the
+/// instance out of rotation before it stops listening. Closing the listener earlier would reset
+/// connections the balancer had already queued on it.
+public struct ShutdownDrain: Service {
+    let readiness: Readiness
+    let seconds: Double
+    let logger: Logger
+
+    public init(readiness: Readiness, seconds: Double, logger: Logger) {
+        self.readiness = readiness
+        self.seconds = seconds
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        try? await gracefulShutdown()
+        readiness.startDraining()
+        logger.notice("shutting down: not ready, draining", metadata: ["drain_seconds": .stringConvertible(seconds)])
+        if seconds > 0 { try? await Task.sleep(for: .seconds(seconds)) }
+        logger.notice("drain over: closing the listener and finishing in-flight requests")
+    }
+}

@@ -1,0 +1,81 @@
+import CoreMetrics
+import Foundation
+import Metrics
+import Prometheus
+import Synchronization
+
+/// The service's metrics, kept in a registry of its own (not the process-wide MetricsSystem) so
+/// that each application instance, in tests too, exposes exactly what it measured.
+public final class AppMetrics: Sendable {
+    private struct RequestKey: Hashable {
+        var route: String
+        var method: String
+        var status: Int
+    }
+
+    private struct RequestMetrics {
+        var count: CoreMetrics.Counter
+        var duration: Metrics.Timer
+    }
+
+    let registry = PrometheusCollectorRegistry()
+    private let factory: PrometheusMetricsFactory
+    private let requests = Mutex<[RequestKey: RequestMetrics]>([:])
+    private let bcryptHashes: CoreMetrics.Counter
+    private let bcryptVerifications: CoreMetrics.Counter
+    private let poolInUse: CoreMetrics.Gauge
+    private let poolWaiting: CoreMetrics.Gauge
+    private let inUse = Atomic<Int>(0)
+    private let waiting = Atomic<Int>(0)
+
+    public init() {
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.defaultDurationHistogramBuckets = [
+            .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25),
+            .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1),
+            .milliseconds(2500), .seconds(5), .seconds(10),
+        ]
+        self.factory = factory
+        bcryptHashes = CoreMetrics.Counter(label: "opencourse_bcrypt_operations_total", dimensions: [("operation", "hash")], factory: factory)
+        bcryptVerifications = CoreMetrics.Counter(label: "opencourse_bcrypt_operations_total", dimensions: [("operation", "verify")], factory: factory)
+        poolInUse = CoreMetrics.Gauge(label: "opencourse_db_pool_connections_in_use", factory: factory)
+        poolWaiting = CoreMetrics.Gauge(label: "opencourse_db_pool_requests_waiting", factory: factory)
+        poolInUse.record(0)
+        poolWaiting.record(0)
+    }
+
+    /// One finished request; `route` is the route pattern, never the raw path, to bound cardinality.
+    func recordRequest(route: String, method: String, status: Int, duration: Duration) {
+        let key = RequestKey(route: route, method: method, status: status)
+        let metrics = requests.withLock { cache in
+            if let existing = cache[key] { return existing }
+            let dimensions = [("route", route), ("method", method), ("status", String(status))]
+            let created = RequestMetrics(
+                count: CoreMetrics.Counter(label: "http_requests_total", dimensions: dimensions, factory: factory),
+                duration: Metrics.Timer(label: "http_request_duration_seconds", dimensions: dimensions, factory: factory)
+            )
+            cache[key] = created
+            return created
+        }
+        metrics.count.increment()
+        metrics.duration.record(duration: duration)
+    }
+
+    func recordBcrypt(hash: Bool) {
+        (hash ? bcryptHashes : bcryptVerifications).increment()
+    }
+
+    /// Pool accounting around each leased PostgreSQL connection.
+    func connectionRequested() { poolWaiting.record(waiting.add(1, ordering: .relaxed).newValue) }
+    func connectionLeased() {
+        poolWaiting.record(waiting.subtract(1, ordering: .relaxed).newValue)
+        poolInUse.record(inUse.add(1, ordering: .relaxed).newValue)
+    }
+    func connectionNotLeased() { poolWaiting.record(waiting.subtract(1, ordering: .relaxed).newValue) }
+    func connectionReturned() { poolInUse.record(inUse.subtract(1, ordering: .relaxed).newValue) }
+
+    /// Prometheus text exposition of everything above.
+    func exposition() -> [UInt8] {
+        registry.emitToBuffer()
+    }
+}
