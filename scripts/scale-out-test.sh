@@ -22,14 +22,8 @@ DRIVER=(python3 "$REPO/scripts/scale_out_driver.py")
 DRAIN_SECONDS=2      # SHUTDOWN_DRAIN_SECONDS of both instances
 WORKERS=8            # concurrent keep-alive clients of the load driver
 
-log() { echo "[$(date +%H:%M:%S.%3N)] scale-out: $*" >&2; }
-if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
-
-APT_UPDATED=""
-apt_install() {
-    [ -n "$APT_UPDATED" ] || { $SUDO apt-get update -qq; APT_UPDATED=1; }
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$@" >/dev/null
-}
+LOG_TAG=scale-out
+source "$REPO/scripts/lib.sh"  # log, apt_install, PostgreSQL and binary snapshot helpers
 
 # --- prerequisites ---------------------------------------------------------------------------
 
@@ -37,20 +31,7 @@ if ! command -v haproxy >/dev/null 2>&1; then
     log "installing Debian's haproxy"
     apt_install haproxy
 fi
-
-find_pg_bin() {
-    local dir
-    for dir in /usr/lib/postgresql/*/bin; do
-        [ -x "$dir/initdb" ] && [ -x "$dir/pg_ctl" ] && { echo "$dir"; return 0; }
-    done
-    return 1
-}
-PG_BIN=$(find_pg_bin || true)
-if [ -z "$PG_BIN" ]; then
-    log "PostgreSQL server binaries not found; installing Debian's postgresql"
-    apt_install postgresql
-    PG_BIN=$(find_pg_bin)
-fi
+require_pg_bin
 
 BIN=${OPENCOURSE_BIN:-.build/debug/opencourse}
 if [ ! -x "$BIN" ]; then
@@ -95,22 +76,15 @@ cleanup() {
         sleep 0.1
     done
     for pid in "${APP_PID[@]}" $HAPROXY_PID $DRIVER_PID; do kill -KILL "$pid" 2>/dev/null || true; done
-    if [ -n "$PG_STARTED" ]; then
-        "${AS_PG[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate stop >/dev/null 2>&1 || true
-    fi
+    [ -z "$PG_STARTED" ] || pg_stop_quietly immediate
     rm -rf "$WORK" "$PG_DIR"
     exit "$status"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Snapshot the binary (and its resource bundle, which holds the migrations): the binary in .build
-# may be relinked while this runs, and a rolling deploy should restart the same build it started.
-mkdir -p "$WORK/bin"
-cp "$BIN" "$WORK/bin/opencourse"
-RESOURCES="$(dirname "$BIN")/opencourse_OpenCourse.resources"
-[ ! -d "$RESOURCES" ] || cp -r "$RESOURCES" "$WORK/bin/"
-APP="$WORK/bin/opencourse"
+# Snapshot the binary: a rolling deploy should restart the same build it started.
+snapshot_app "$BIN" "$WORK/bin"
 
 mapfile -t PORTS < <("${DRIVER[@]}" ports 4)
 PG_PORT=${PORTS[0]} LB_PORT=${PORTS[3]}
@@ -118,17 +92,10 @@ declare -A APP_PORT=([1]=${PORTS[1]} [2]=${PORTS[2]})
 
 # --- PostgreSQL (as in scripts/test.sh) ------------------------------------------------------
 
-# initdb refuses to run as root: run the server as the postgres user then.
-if [ "$(id -u)" -eq 0 ]; then
-    id postgres >/dev/null 2>&1 || useradd --system --no-create-home postgres
-    chown postgres "$PG_DIR"
-    AS_PG=(runuser -u postgres --)
-fi
-"${AS_PG[@]}" "$PG_BIN/initdb" -D "$PG_DIR/data" -U postgres --auth=trust -E UTF8 --no-locale >/dev/null
 PG_STARTED=1
-"${AS_PG[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w \
-    -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null
-log "PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$PG_PORT"
+pg_prepare "$PG_DIR" "$PG_PORT"
+pg_start
+log "PostgreSQL $(pg_version) on 127.0.0.1:$PG_PORT"
 
 # --- the two instances -----------------------------------------------------------------------
 

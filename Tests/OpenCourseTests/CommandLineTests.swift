@@ -126,3 +126,31 @@ struct CommandLineTests {
         #expect(!result.stderr.contains("Fatal error"))
     }
 }
+
+@Suite("Graceful shutdown", .serialized)
+struct ShutdownTests {
+    @Test func sigtermDrainsThenExitsCleanly() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("opencourse-drain-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let server = try await ServerProcess.serve(environment: [
+            "DATABASE_URL": "sqlite:" + directory.appendingPathComponent("drain.sqlite").path,
+            "JWT_SECRET": String(decoding: testSecret, as: UTF8.self), "BCRYPT_COST": "4",
+            "LOG_LEVEL": "warning", "SHUTDOWN_DRAIN_SECONDS": "3", "RATE_LIMIT_RPS": "0",
+        ])
+        #expect(try await server.call(.get, "/ready").status == .ok)
+        let started = ContinuousClock.now
+        server.process.terminate()
+        try await Task.sleep(for: .milliseconds(300))
+        // Draining: not ready, but everything else is still served, writes included.
+        let ready = try await server.call(.get, "/ready")
+        #expect(ready.status == .serviceUnavailable)
+        #expect(ready.isProblem)
+        #expect(try await server.call(.get, "/health").status == .ok)
+        let registered = try await server.call(.post, "/api/v1/auth/register", json: ["email": "late@example.com", "password": "password123"])
+        #expect(registered.status == .created)
+        #expect(server.process.isRunning)
+        server.process.waitUntilExit()
+        #expect(server.process.terminationStatus == 0)
+        #expect(ContinuousClock.now - started >= .seconds(3))
+    }
+}

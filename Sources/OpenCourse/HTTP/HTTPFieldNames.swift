@@ -7,7 +7,6 @@ extension HTTPField.Name {
     static let xFrameOptions = constant("X-Frame-Options")
     static let xForwardedFor = constant("X-Forwarded-For")
     static let referrerPolicy = constant("Referrer-Policy")
-    static let crossOriginResourcePolicy = constant("Cross-Origin-Resource-Policy")
     static let rateLimitLimit = constant("RateLimit-Limit")
     static let rateLimitRemaining = constant("RateLimit-Remaining")
     static let rateLimitReset = constant("RateLimit-Reset")

@@ -45,7 +45,7 @@ extension TestClientProtocol {
             headers[.contentType] = "application/json"
         } else if let raw {
             body = ByteBuffer(bytes: raw)
-            headers[.contentType] = "application/json"
+            if headers[.contentType] == nil { headers[.contentType] = "application/json" }
         }
         return try await execute(uri: path, method: method, headers: headers, body: body) { response in
             APIResponse(status: response.status, headers: response.headers, body: Data(buffer: response.body))

@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import PostgresNIO
+import Synchronization
 import Testing
 @testable import OpenCourse
 
@@ -103,10 +104,11 @@ func testConfiguration(_ location: DatabaseLocation) -> AppConfiguration {
 func withApp<T: Sendable>(
     _ database: TestDatabase,
     framework: TestingSetup = .router,
-    configure: (inout AppConfiguration) -> Void = { _ in },
+    logger: Logger = testLogger,
+    configure: (inout AppConfiguration) throws -> Void = { _ in },
     _ body: @Sendable (any TestClientProtocol) async throws -> T
 ) async throws -> T {
-    try await withAppAndDatabase(database, framework: framework, configure: configure) { client, _ in
+    try await withAppAndDatabase(database, framework: framework, logger: logger, configure: configure) { client, _ in
         try await body(client)
     }
 }
@@ -115,13 +117,14 @@ func withApp<T: Sendable>(
 func withAppAndDatabase<T: Sendable>(
     _ database: TestDatabase,
     framework: TestingSetup = .router,
-    configure: (inout AppConfiguration) -> Void = { _ in },
+    logger: Logger = testLogger,
+    configure: (inout AppConfiguration) throws -> Void = { _ in },
     _ body: @Sendable (any TestClientProtocol, any DatabaseBackend) async throws -> T
 ) async throws -> T {
     var configuration = testConfiguration(try await database.makeLocation())
-    configure(&configuration)
+    try configure(&configuration)
     let backend = try await configuration.database.open(poolSize: configuration.databasePoolSize, logger: testLogger)
-    let app = await buildApplication(configuration, database: backend, logger: testLogger)
+    let app = await buildApplication(configuration, database: backend, logger: logger)
     return try await app.test(framework) { client in try await body(client, backend) }
 }
 
@@ -134,5 +137,24 @@ enum AdminAccounts {
         let login = try await client.call(.post, "/api/v1/auth/login", json: ["email": email, "password": "admin-password"])
         try #require(login.status == .ok)
         return try #require(login.string("accessToken"))
+    }
+}
+
+/// Log lines captured in memory, for tests of what the service logs.
+final class LogCapture: Sendable {
+    private let lines = Mutex<[String]>([])
+
+    func logger(format: LogFormat = .json) -> Logger {
+        let sink = LogSink { [self] line in lines.withLock { $0.append(line) } }
+        return Logger(label: "opencourse") { label in StructuredLogHandler(label: label, level: .info, format: format, sink: sink) }
+    }
+
+    var all: [String] { lines.withLock { $0 } }
+
+    /// The JSON objects of the lines whose message is `msg`.
+    func objects(message: String) -> [[String: String]] {
+        all.compactMap { line in
+            (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: String]
+        }.filter { $0["msg"] == message }
     }
 }
