@@ -77,6 +77,7 @@ struct MigrationTests {
                 }
             }
         }
-        #expect(applied == (try MigrationCatalog.load(for: .postgres).map(\.tag)))
+        // Between them every migration was applied once (which instance applied which may vary).
+        #expect(applied.sorted() == (try MigrationCatalog.load(for: .postgres).map(\.tag)))
     }
 }

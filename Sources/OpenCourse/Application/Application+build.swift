@@ -49,12 +49,23 @@ func buildApplication(
             loginMaxFailures: configuration.loginMaxFailures, registerMaxPerWindow: configuration.registerMaxPerWindow
         ),
         metrics: metrics,
-        readiness: readiness
+        readiness: readiness,
+        catalogCache: configuration.catalogCacheEnabled
+            ? CatalogCache(capacity: configuration.catalogCacheEntries, timeToLive: .milliseconds(Int64(configuration.catalogCacheTTLSeconds * 1000)))
+            : nil
     )
+    var services = database.services + [dependencies.hasher.service]
+    if let cache = dependencies.catalogCache, let postgres = database as? PostgresBackend {
+        do {
+            services.append(CatalogChangeListener(configuration: try postgres.settings.connectionConfiguration(), cache: cache, logger: logger))
+        } catch {
+            logger.error("catalog cache disabled across instances: no TLS context for the listener", metadata: ["error": "\(error)"])
+        }
+    }
     var app = Application(
         router: buildRouter(configuration, dependencies),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
-        services: database.services + [dependencies.hasher.service],
+        services: services,
         logger: logger
     )
     if configuration.migrateOnStart {
@@ -73,12 +84,13 @@ struct Dependencies: Sendable {
     var limits: AttemptLimits
     var metrics: AppMetrics
     var readiness: Readiness
+    var catalogCache: CatalogCache?
 }
 
 func buildRouter(_ configuration: AppConfiguration, _ dependencies: Dependencies) -> Router<AppRequestContext> {
     let database = dependencies.database
     let users = SQLUserRepository(database: database)
-    let courseService = CourseService(courses: SQLCourseRepository(database: database))
+    let courseService = CourseService(courses: SQLCourseRepository(database: database), changes: dependencies.catalogCache)
     let enrollmentService = EnrollmentService(enrollments: SQLEnrollmentRepository(database: database), courses: courseService)
     let authentication = AuthenticationMiddleware(tokens: dependencies.tokens)
 
@@ -91,6 +103,7 @@ func buildRouter(_ configuration: AppConfiguration, _ dependencies: Dependencies
     ))
     router.add(middleware: SecurityHeadersMiddleware(hstsEnabled: configuration.hstsEnabled))
     router.add(middleware: CORSAllowListMiddleware(allowedOrigins: Set(configuration.corsAllowedOrigins)))
+    router.add(middleware: DefaultCacheControlMiddleware())
     router.add(middleware: ProblemDetailsMiddleware())
     if configuration.rateLimitRPS > 0 {
         router.add(middleware: ClientRateLimitMiddleware(
@@ -109,7 +122,11 @@ func buildRouter(_ configuration: AppConfiguration, _ dependencies: Dependencies
     let enrollments = EnrollmentController(enrollments: enrollmentService)
     enrollments.addUserRoutes(to: me)
     let courses = api.group("courses")
-    CourseController(courses: courseService, authentication: authentication).addRoutes(to: courses)
+    let catalog = CatalogResponses(
+        cache: dependencies.catalogCache, maxAgeSeconds: configuration.httpCacheMaxAgeSeconds,
+        staleWhileRevalidateSeconds: configuration.httpCacheStaleWhileRevalidateSeconds
+    )
+    CourseController(courses: courseService, authentication: authentication, catalog: catalog).addRoutes(to: courses)
     enrollments.addCourseRoutes(to: courses.group().add(middleware: authentication))
     return router
 }

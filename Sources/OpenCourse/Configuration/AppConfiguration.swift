@@ -83,6 +83,14 @@ public struct AppConfiguration: Sendable {
     /// When set, `/metrics` requires `Authorization: Bearer <token>`.
     public var metricsToken: String?
 
+    // Caching
+    public var catalogCacheEnabled = true
+    public var catalogCacheEntries = 10_000
+    public var catalogCacheTTLSeconds = 30.0
+    /// `Cache-Control: public, max-age=…, stale-while-revalidate=…` on catalog responses.
+    public var httpCacheMaxAgeSeconds = 10
+    public var httpCacheStaleWhileRevalidateSeconds = 30
+
     // Lifecycle
     public var shutdownDrainSeconds = 5.0
     public var shutdownTimeoutSeconds = 30.0
@@ -168,6 +176,21 @@ public struct AppConfiguration: Sendable {
             self.logFormat = isatty(STDERR_FILENO) == 1 ? .text : .json
         }
         if let token = environment["METRICS_TOKEN"], !token.isEmpty { self.metricsToken = token }
+        if let enabled = value("CATALOG_CACHE_ENABLED") {
+            self.catalogCacheEnabled = try Self.boolean(enabled, variable: "CATALOG_CACHE_ENABLED")
+        }
+        if let entries = value("CATALOG_CACHE_ENTRIES") {
+            self.catalogCacheEntries = try Self.integer(entries, variable: "CATALOG_CACHE_ENTRIES", range: 1...10_000_000)
+        }
+        if let ttl = value("CATALOG_CACHE_TTL_SECONDS") {
+            self.catalogCacheTTLSeconds = try Self.seconds(ttl, variable: "CATALOG_CACHE_TTL_SECONDS", range: 0.001...86_400)
+        }
+        if let maxAge = value("HTTP_CACHE_MAX_AGE_SECONDS") {
+            self.httpCacheMaxAgeSeconds = try Self.integer(maxAge, variable: "HTTP_CACHE_MAX_AGE_SECONDS", range: 0...31_536_000)
+        }
+        if let stale = value("HTTP_CACHE_STALE_WHILE_REVALIDATE_SECONDS") {
+            self.httpCacheStaleWhileRevalidateSeconds = try Self.integer(stale, variable: "HTTP_CACHE_STALE_WHILE_REVALIDATE_SECONDS", range: 0...31_536_000)
+        }
         if let drain = value("SHUTDOWN_DRAIN_SECONDS") {
             self.shutdownDrainSeconds = try Self.seconds(drain, variable: "SHUTDOWN_DRAIN_SECONDS", range: 0...3600)
         }

@@ -23,7 +23,24 @@ extension DatabaseLocation {
             configuration.options.maximumConnections = poolSize
             configuration.options.minimumConnections = 0
             configuration.options.connectTimeout = .milliseconds(Int64(timeoutSeconds * 1000))
-            return PostgresBackend(configuration: configuration, timeoutSeconds: timeoutSeconds, metrics: metrics, logger: logger)
+            return PostgresBackend(
+                settings: settings, configuration: configuration, timeoutSeconds: timeoutSeconds, metrics: metrics, logger: logger
+            )
         }
+    }
+}
+
+extension PostgresSettings {
+    /// Settings for a single connection outside the pool (the catalog change listener).
+    func connectionConfiguration() throws -> PostgresConnection.Configuration {
+        let tls: PostgresConnection.Configuration.TLS
+        switch self.tls {
+        case .disable: tls = .disable
+        case .prefer: tls = .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
+        case .require: tls = .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+        }
+        return PostgresConnection.Configuration(
+            host: host, port: port, username: username, password: password, database: database, tls: tls
+        )
     }
 }

@@ -9,12 +9,17 @@ import SQLKit
 /// single connection, so this adapter leases a pooled connection for each statement.
 public struct PostgresBackend: DatabaseBackend {
     public let kind = DatabaseKind.postgres
+    let settings: PostgresSettings
     let client: PostgresClient
     let logger: Logger
     let timeoutSeconds: Double
     let metrics: AppMetrics?
 
-    public init(configuration: PostgresClient.Configuration, timeoutSeconds: Double, metrics: AppMetrics?, logger: Logger) {
+    init(
+        settings: PostgresSettings, configuration: PostgresClient.Configuration,
+        timeoutSeconds: Double, metrics: AppMetrics?, logger: Logger
+    ) {
+        self.settings = settings
         self.client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.logger = logger
         self.timeoutSeconds = timeoutSeconds

@@ -20,11 +20,17 @@ public struct Migration: Sendable, Equatable {
         SHA256.hash(data: Data(sql.utf8)).map { String(format: "%02x", $0) }.joined()
     }
 
-    /// Statements are separated as in Drizzle's files, by `--> statement-breakpoint` lines.
+    /// Statements are separated as in Drizzle's files, by `--> statement-breakpoint` lines;
+    /// a part with nothing but comments is no statement.
     var statements: [String] {
         sql.components(separatedBy: "--> statement-breakpoint")
             .map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
-            .filter { !$0.isEmpty }
+            .filter { part in
+                part.split(separator: "\n").contains { line in
+                    let code = line.trimmingCharacters(in: .whitespaces)
+                    return !code.isEmpty && !code.hasPrefix("--")
+                }
+            }
     }
 }
 

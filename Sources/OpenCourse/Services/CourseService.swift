@@ -3,9 +3,12 @@ import Foundation
 /// The catalog: who may publish and change courses, and what a valid course is.
 public struct CourseService: Sendable {
     let courses: any CourseRepository
+    /// Told of every successful create, update and delete (the catalog cache listens).
+    let changes: (any CatalogChangeObserver)?
 
-    public init(courses: any CourseRepository) {
+    public init(courses: any CourseRepository, changes: (any CatalogChangeObserver)? = nil) {
         self.courses = courses
+        self.changes = changes
     }
 
     public func list(_ query: CatalogQuery) async throws -> Page<Course> {
@@ -39,7 +42,9 @@ public struct CourseService: Sendable {
             createdAt: now, updatedAt: now
         )
         do {
-            return try await courses.create(course)
+            let created = try await courses.create(course)
+            changes?.courseChanged(created.id)
+            return created
         } catch RepositoryError.missingReference {
             throw AppError.unauthorized("The account of this token no longer exists.")
         }
@@ -61,6 +66,7 @@ public struct CourseService: Sendable {
         guard course != original else { return course }
         course.updatedAt = Timestamp.now()
         guard let saved = try await courses.update(course) else { throw Self.notFound }
+        changes?.courseChanged(saved.id)
         return saved
     }
 
@@ -68,6 +74,7 @@ public struct CourseService: Sendable {
         let course = try await self.course(id: id)
         try AccessPolicy.require(identity, may: .manageCourse(owner: course.createdBy))
         guard try await courses.delete(id: id) else { throw Self.notFound }
+        changes?.courseChanged(id)
     }
 
     static let notFound = AppError.notFound("No course has this id.")

@@ -12,12 +12,12 @@ struct AuthController {
     @Sendable func register(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<TokenRepresentation> {
         let input = try await request.decode(as: RegisterInput.self, context: context)
         let (user, token) = try await auth.register(input, from: context.clientAddress)
-        return EditedResponse(status: .created, headers: [.cacheControl: "no-store"], response: TokenRepresentation(user: user, token: token))
+        return EditedResponse(status: .created, response: TokenRepresentation(user: user, token: token))
     }
 
     @Sendable func login(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<TokenRepresentation> {
         let input = try await request.decode(as: LoginInput.self, context: context)
         let (user, token) = try await auth.login(input, from: context.clientAddress)
-        return EditedResponse(headers: [.cacheControl: "no-store"], response: TokenRepresentation(user: user, token: token))
+        return EditedResponse(response: TokenRepresentation(user: user, token: token))
     }
 }

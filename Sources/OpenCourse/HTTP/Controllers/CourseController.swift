@@ -5,6 +5,7 @@ import Hummingbird
 struct CourseController {
     let courses: CourseService
     let authentication: AuthenticationMiddleware
+    let catalog: CatalogResponses
 
     func addRoutes(to group: RouterGroup<AppRequestContext>) {
         group.get(use: list)
@@ -17,18 +18,31 @@ struct CourseController {
             .delete(":id", use: delete)
     }
 
-    @Sendable func list(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<PageRepresentation<CourseRepresentation>> {
+    /// Queries: one keyset SELECT on a cache miss, none on a hit.
+    @Sendable func list(_ request: Request, context: AppRequestContext) async throws -> Response {
         let parameters = request.uri.queryParameters
         let query = CatalogQuery(
             page: ListQuery(request),
             q: parameters["q"].map(String.init),
             createdBy: parameters["createdBy"].map(String.init)
         )
-        return PagedResponse.make(try await courses.list(query), for: request, CourseRepresentation.init)
+        let key = "limit=\(query.page.limit ?? "")&cursor=\(query.page.cursor ?? "")&q=\(query.q ?? "")&createdBy=\(query.createdBy ?? "")"
+        let courses = self.courses
+        return try await catalog.respond(to: request, key: .page(key)) {
+            let page = try await courses.list(query)
+            return try CatalogResponses.representation(
+                of: PagedResponse.body(page, CourseRepresentation.init), link: PagedResponse.link(page, for: request)
+            )
+        }
     }
 
-    @Sendable func show(_ request: Request, context: AppRequestContext) async throws -> CourseRepresentation {
-        CourseRepresentation(try await courses.course(id: try context.courseID()))
+    /// Queries: one primary-key SELECT on a cache miss, none on a hit.
+    @Sendable func show(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let id = try context.courseID()
+        let courses = self.courses
+        return try await catalog.respond(to: request, key: .course(id)) {
+            try CatalogResponses.representation(of: CourseRepresentation(try await courses.course(id: id)))
+        }
     }
 
     @Sendable func create(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<CourseRepresentation> {

@@ -7,12 +7,18 @@ enum PagedResponse {
     static func make<Item, Output: Encodable & Sendable>(
         _ page: Page<Item>, for request: Request, _ transform: (Item) -> Output
     ) -> EditedResponse<PageRepresentation<Output>> {
-        let body = PageRepresentation(data: page.items.map(transform), nextCursor: page.nextCursor?.token)
         var headers = HTTPFields()
-        if let next = page.nextCursor?.token {
-            headers[.link] = "<\(nextURI(for: request, cursor: next))>; rel=\"next\""
-        }
-        return EditedResponse(headers: headers, response: body)
+        if let link = link(page, for: request) { headers[.link] = link }
+        return EditedResponse(headers: headers, response: body(page, transform))
+    }
+
+    static func body<Item, Output: Encodable & Sendable>(_ page: Page<Item>, _ transform: (Item) -> Output) -> PageRepresentation<Output> {
+        PageRepresentation(data: page.items.map(transform), nextCursor: page.nextCursor?.token)
+    }
+
+    /// The `Link` header value for the next page, when there is one.
+    static func link<Item>(_ page: Page<Item>, for request: Request) -> String? {
+        page.nextCursor.map { "<\(nextURI(for: request, cursor: $0.token))>; rel=\"next\"" }
     }
 
     private static func nextURI(for request: Request, cursor: String) -> String {

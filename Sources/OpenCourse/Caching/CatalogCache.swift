@@ -1,0 +1,148 @@
+import Crypto
+import Foundation
+import NIOCore
+import Synchronization
+
+/// A response body ready to send, with its strong validator.
+public struct CachedRepresentation: Sendable {
+    public let body: ByteBuffer
+    public let etag: String
+    /// `Link` header value of a list page, when there is a next page.
+    public let link: String?
+
+    init(body: ByteBuffer, link: String? = nil) {
+        self.body = body
+        self.link = link
+        self.etag = Self.etag(of: body)
+    }
+
+    /// A strong ETag: the first 128 bits of the body's SHA-256.
+    static func etag(of body: ByteBuffer) -> String {
+        let digest = body.withUnsafeReadableBytes { SHA256.hash(data: $0) }
+        return "\"" + digest.prefix(16).map { String(format: "%02x", $0) }.joined() + "\""
+    }
+}
+
+/// Something that must hear when a course is created, changed or deleted.
+public protocol CatalogChangeObserver: Sendable {
+    func courseChanged(_ id: UUID)
+}
+
+/// Encoded catalog responses (course pages and single courses) kept in this instance: bounded in
+/// entries, each valid for a time to live, and filled without a stampede (concurrent misses of
+/// one key share one load). A course change drops that course and every page, since any page may
+/// list it; loads that were running during a change are not stored.
+public final class CatalogCache: CatalogChangeObserver, Sendable {
+    public enum Key: Hashable, Sendable {
+        case course(UUID)
+        /// The list query, canonicalised.
+        case page(String)
+    }
+
+    private struct Entry {
+        var value: CachedRepresentation
+        var expires: ContinuousClock.Instant
+        var lastUsed: UInt64
+    }
+
+    private struct State {
+        var entries: [Key: Entry] = [:]
+        var loading: [Key: (id: UInt64, task: Task<CachedRepresentation, any Error>)] = [:]
+        var generation: UInt64 = 0
+        var tick: UInt64 = 0
+    }
+
+    let capacity: Int
+    let timeToLive: Duration
+    private let state = Mutex(State())
+    private let clock = ContinuousClock()
+
+    public init(capacity: Int, timeToLive: Duration) {
+        self.capacity = max(1, capacity)
+        self.timeToLive = timeToLive
+    }
+
+    /// The cached value, or the result of `load` (shared with concurrent callers of the same key).
+    /// Errors (an unknown course, say) are passed on and not cached.
+    public func value(
+        for key: Key, load: @escaping @Sendable () async throws -> CachedRepresentation
+    ) async throws -> CachedRepresentation {
+        let now = clock.now
+        enum Lookup {
+            case hit(CachedRepresentation)
+            case wait(Task<CachedRepresentation, any Error>)
+        }
+        let lookup: Lookup = state.withLock { state in
+            state.tick &+= 1
+            if var entry = state.entries[key], entry.expires > now {
+                entry.lastUsed = state.tick
+                state.entries[key] = entry
+                return .hit(entry.value)
+            }
+            if let running = state.loading[key] { return .wait(running.task) }
+            let generation = state.generation
+            let loadID = state.tick
+            let task = Task<CachedRepresentation, any Error> {
+                defer { self.finishLoading(key, loadID) }
+                let value = try await load()
+                self.store(value, for: key, loadedIn: generation)
+                return value
+            }
+            state.loading[key] = (loadID, task)
+            return .wait(task)
+        }
+        switch lookup {
+        case .hit(let value): return value
+        case .wait(let task): return try await task.value
+        }
+    }
+
+    public func courseChanged(_ id: UUID) {
+        state.withLock { state in
+            state.generation &+= 1
+            state.entries = state.entries.filter { key, _ in
+                if case .course(let cached) = key { return cached != id }
+                return false
+            }
+            // Requests after the change must not join a load that started before it.
+            state.loading.removeAll()
+        }
+    }
+
+    /// Drops everything (when changes may have been missed, e.g. while reconnecting to listen).
+    public func invalidateAll() {
+        state.withLock { state in
+            state.generation &+= 1
+            state.entries.removeAll()
+            state.loading.removeAll()
+        }
+    }
+
+    var count: Int { state.withLock { $0.entries.count } }
+
+    private func store(_ value: CachedRepresentation, for key: Key, loadedIn generation: UInt64) {
+        let expires = clock.now + timeToLive
+        state.withLock { state in
+            guard state.generation == generation else { return }
+            state.tick &+= 1
+            state.entries[key] = Entry(value: value, expires: expires, lastUsed: state.tick)
+            if state.entries.count > capacity { Self.evict(&state, capacity: capacity, now: clock.now) }
+        }
+    }
+
+    /// Forgets a finished load, unless an invalidation already replaced it with a newer one.
+    private func finishLoading(_ key: Key, _ loadID: UInt64) {
+        state.withLock { state in
+            if state.loading[key]?.id == loadID { state.loading.removeValue(forKey: key) }
+        }
+    }
+
+    /// Drops expired entries, then the least recently used tenth, so eviction runs rarely.
+    private static func evict(_ state: inout State, capacity: Int, now: ContinuousClock.Instant) {
+        state.entries = state.entries.filter { $0.value.expires > now }
+        let excess = state.entries.count - capacity * 9 / 10
+        guard excess > 0 else { return }
+        let oldest = state.entries.sorted { $0.value.lastUsed < $1.value.lastUsed }.prefix(excess).map(\.key)
+        for key in oldest { state.entries.removeValue(forKey: key) }
+    }
+}

@@ -1,0 +1,64 @@
+import Foundation
+import Hummingbird
+import NIOCore
+
+/// Public catalog responses: served from the catalog cache when it is on, always with a strong
+/// `ETag`, answered with 304 when `If-None-Match` matches, and marked cacheable for a CDN.
+struct CatalogResponses: Sendable {
+    let cache: CatalogCache?
+    /// `public, max-age=…, stale-while-revalidate=…`
+    let cacheControl: String
+
+    init(cache: CatalogCache?, maxAgeSeconds: Int, staleWhileRevalidateSeconds: Int) {
+        self.cache = cache
+        self.cacheControl = "public, max-age=\(maxAgeSeconds), stale-while-revalidate=\(staleWhileRevalidateSeconds)"
+    }
+
+    func respond(
+        to request: Request, key: CatalogCache.Key,
+        load: @escaping @Sendable () async throws -> CachedRepresentation
+    ) async throws -> Response {
+        let representation: CachedRepresentation
+        if let cache {
+            representation = try await cache.value(for: key, load: load)
+        } else {
+            representation = try await load()
+        }
+        var headers: HTTPFields = [.eTag: representation.etag, .cacheControl: cacheControl]
+        if let link = representation.link { headers[.link] = link }
+        if Self.matches(request.headers[values: .ifNoneMatch], representation.etag) {
+            return Response(status: .notModified, headers: headers)
+        }
+        headers[.contentType] = "application/json; charset=utf-8"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: representation.body))
+    }
+
+    /// Encodes a body once, for the cache.
+    static func representation(of value: some Encodable, link: String? = nil) throws -> CachedRepresentation {
+        CachedRepresentation(body: ByteBuffer(bytes: try APIJSON.encoder.encode(value)), link: link)
+    }
+
+    /// `If-None-Match` uses the weak comparison (RFC 9110 13.1.2): `W/` prefixes are ignored.
+    static func matches(_ headerValues: [String], _ etag: String) -> Bool {
+        for value in headerValues {
+            for candidate in value.split(separator: ",") {
+                var tag = candidate.trimmingCharacters(in: .whitespaces)
+                if tag == "*" { return true }
+                if tag.hasPrefix("W/") { tag.removeFirst(2) }
+                if tag == etag { return true }
+            }
+        }
+        return false
+    }
+}
+
+/// Responses that did not choose a caching policy are personal or transient: never stored.
+struct DefaultCacheControlMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var response = try await next(request, context)
+        if response.headers[.cacheControl] == nil {
+            response.headers[.cacheControl] = "private, no-store"
+        }
+        return response
+    }
+}
