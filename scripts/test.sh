@@ -50,3 +50,11 @@ export OPENCOURSE_TEST_PG_DATA="$PG_DIR/data"
 
 swift build --build-tests
 swift test --skip-build "$@"
+
+# The two whole-system tests run the built binary against their own PostgreSQL servers: a rolling
+# restart of two instances behind HAProxy, and PostgreSQL stopped and restarted under an instance.
+# They are skipped only when a filter was given (a developer running part of the suite).
+if [ "$#" -eq 0 ]; then
+    scripts/scale-out-test.sh
+    scripts/db-fault-test.sh
+fi
