@@ -49,7 +49,7 @@ struct HealthTests {
         struct Secret: Error, CustomStringConvertible {
             var description: String { "SELECT * FROM users at /srv/app/Repository.swift:42" }
         }
-        let problem = ProblemDetailsMiddleware<AppRequestContext>.problem(for: Secret(), logger: testLogger)
+        let problem = ProblemDetailsMiddleware.problem(for: Secret(), logger: testLogger)
         #expect(problem.status == 500)
         let body = String(decoding: try APIJSON.encoder.encode(problem), as: UTF8.self)
         #expect(!body.contains("SELECT") && !body.contains("/srv"))

@@ -40,6 +40,13 @@ func buildApplication(
         case .postgres: return SQLAttemptStore(database: database)
         }
     }()
+    let catalogCache = configuration.catalogCacheEnabled
+        ? CatalogCache(capacity: configuration.catalogCacheEntries, timeToLive: .milliseconds(Int64(configuration.catalogCacheTTLSeconds * 1000)))
+        : nil
+    // On PostgreSQL other instances must hear of changes; SQLite has one process.
+    let catalogChanges: (any CatalogChangeObserver)? = catalogCache.map { cache -> any CatalogChangeObserver in
+        database.kind == .postgres ? CatalogChangeBroadcaster(cache: cache, database: database, logger: logger) : cache
+    }
     let dependencies = Dependencies(
         database: database,
         tokens: await TokenService(secret: secret, lifetimeSeconds: configuration.jwtLifetimeSeconds),
@@ -50,16 +57,18 @@ func buildApplication(
         ),
         metrics: metrics,
         readiness: readiness,
-        catalogCache: configuration.catalogCacheEnabled
-            ? CatalogCache(capacity: configuration.catalogCacheEntries, timeToLive: .milliseconds(Int64(configuration.catalogCacheTTLSeconds * 1000)))
-            : nil
+        catalogCache: catalogCache,
+        catalogChanges: catalogChanges
     )
     var services = database.services + [dependencies.hasher.service]
-    if let cache = dependencies.catalogCache, let postgres = database as? PostgresBackend {
+    if let broadcaster = dependencies.catalogChanges as? CatalogChangeBroadcaster, let postgres = database as? PostgresBackend {
+        services.append(broadcaster)
         do {
-            services.append(CatalogChangeListener(configuration: try postgres.settings.connectionConfiguration(), cache: cache, logger: logger))
+            services.append(CatalogChangeListener(
+                configuration: try postgres.settings.connectionConfiguration(), cache: broadcaster.cache, logger: logger
+            ))
         } catch {
-            logger.error("catalog cache disabled across instances: no TLS context for the listener", metadata: ["error": "\(error)"])
+            logger.error("catalog changes from other instances cannot be heard: no TLS context", metadata: ["error": "\(error)"])
         }
     }
     var app = Application(
@@ -85,12 +94,13 @@ struct Dependencies: Sendable {
     var metrics: AppMetrics
     var readiness: Readiness
     var catalogCache: CatalogCache?
+    var catalogChanges: (any CatalogChangeObserver)?
 }
 
 func buildRouter(_ configuration: AppConfiguration, _ dependencies: Dependencies) -> Router<AppRequestContext> {
     let database = dependencies.database
     let users = SQLUserRepository(database: database)
-    let courseService = CourseService(courses: SQLCourseRepository(database: database), changes: dependencies.catalogCache)
+    let courseService = CourseService(courses: SQLCourseRepository(database: database), changes: dependencies.catalogChanges)
     let enrollmentService = EnrollmentService(enrollments: SQLEnrollmentRepository(database: database), courses: courseService)
     let authentication = AuthenticationMiddleware(tokens: dependencies.tokens)
 

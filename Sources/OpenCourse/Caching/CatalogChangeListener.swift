@@ -5,9 +5,9 @@ import PostgresNIO
 import ServiceLifecycle
 
 /// Keeps this instance's catalog cache coherent with the other instances on the same PostgreSQL:
-/// a trigger (migration 0003) sends `NOTIFY opencourse_catalog, '<course id>'` when a course row
-/// changes, on commit, whoever changed it; this service listens on its own connection (not one of
-/// the pool's) and drops the affected entries. While it is not listening it cannot know what
+/// their `CatalogChangeBroadcaster`s send `NOTIFY opencourse_catalog, '<id>,<id>,…'` after courses
+/// change; this service listens on its own connection (not one of the pool's) and drops the
+/// affected entries. While it is not listening it cannot know what
 /// changed, so it clears the cache each time it (re)connects and retries every second.
 struct CatalogChangeListener: Service {
     static let channel = "opencourse_catalog"
@@ -30,10 +30,12 @@ struct CatalogChangeListener: Service {
                         try await connection.listen(on: Self.channel) { notifications in
                             cache.invalidateAll()
                             for try await notification in notifications {
-                                if let id = UUID(uuidString: notification.payload) {
-                                    cache.courseChanged(id)
-                                } else {
-                                    cache.invalidateAll()
+                                for text in notification.payload.split(separator: ",") {
+                                    if let id = UUID(uuidString: String(text)) {
+                                        cache.courseChanged(id)
+                                    } else {
+                                        cache.invalidateAll()
+                                    }
                                 }
                             }
                         }

@@ -1,3 +1,5 @@
+import NIOCore
+import NIOPosix
 import Synchronization
 
 /// The database did not answer in time.
@@ -8,7 +10,8 @@ struct DatabaseTimeoutError: Error, CustomStringConvertible {
 
 /// Runs `operation` but gives up waiting after `seconds`: the caller gets `DatabaseTimeoutError`
 /// and the operation is cancelled. Unlike a task group this never waits for an operation that
-/// ignores cancellation (a query on a half-open connection), so a request cannot hang.
+/// ignores cancellation (a query on a half-open connection), so a request cannot hang. The timer
+/// is a NIO scheduled task, far cheaper per query than a sleeping Swift task.
 func withDeadline<Result: Sendable>(
     seconds: Double, _ operation: @escaping @Sendable () async throws -> Result
 ) async throws -> Result {
@@ -17,8 +20,7 @@ func withDeadline<Result: Sendable>(
         let work = Task {
             do { race.finish(.success(try await operation())) } catch { race.finish(.failure(error)) }
         }
-        let timer = Task {
-            try await Task.sleep(for: .seconds(seconds))
+        let timer = MultiThreadedEventLoopGroup.singleton.next().scheduleTask(in: .nanoseconds(Int64(seconds * 1e9))) {
             if race.finish(.failure(DatabaseTimeoutError(seconds: seconds))) { work.cancel() }
         }
         race.onFinish { timer.cancel() }

@@ -29,6 +29,16 @@ struct AccessClaims: JWTPayload {
 public struct TokenService: Sendable {
     private let keys: JWTKeyCollection
     public let lifetimeSeconds: Int
+    /// The encoded headers of the tokens this service issues, `{"alg":"HS256","typ":"JWT"}` in
+    /// either key order (jwt-kit's JSON encoder does not fix one), each with the dot after it.
+    /// jwt-kit picks the key by `kid`, not by `alg`, so the algorithm is checked here: a token whose
+    /// header is anything else (`alg: none`, another algorithm) is refused before any parsing or
+    /// signature work.
+    private static let headerPrefixes = [#"{"alg":"HS256","typ":"JWT"}"#, #"{"typ":"JWT","alg":"HS256"}"#].map { json in
+        Data(json.utf8).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "") + "."
+    }
 
     /// `secret` must already be validated (at least 32 bytes): jwt-kit asserts on short keys.
     public init(secret: [UInt8], lifetimeSeconds: Int) async {
@@ -53,7 +63,7 @@ public struct TokenService: Sendable {
     /// The identity a token proves; `AppError.unauthorized` for anything that is not a valid,
     /// unexpired HS256 token issued by us.
     public func verify(_ token: String) async throws -> Identity {
-        guard Self.headerAlgorithm(of: token) == "HS256" else {
+        guard token.utf8.count <= 4096, Self.headerPrefixes.contains(where: { token.hasPrefix($0) }) else {
             throw AppError.unauthorized("The access token is invalid.")
         }
         let claims: AccessClaims
@@ -68,19 +78,5 @@ public struct TokenService: Sendable {
             throw AppError.unauthorized("The access token is invalid.")
         }
         return Identity(userID: userID, role: role)
-    }
-
-    /// jwt-kit picks the key by `kid`, not by `alg`, so the algorithm is checked here: a token
-    /// claiming `none` or an asymmetric algorithm is refused before any signature work.
-    private static func headerAlgorithm(of token: String) -> String? {
-        guard let header = token.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false).first,
-              header.count <= 256
-        else { return nil }
-        var base64 = header.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
-        guard let data = Data(base64Encoded: base64),
-              let fields = try? JSONDecoder().decode([String: String].self, from: data)
-        else { return nil }
-        return fields["alg"]
     }
 }

@@ -2,7 +2,8 @@ import Hummingbird
 
 /// CORS for an exact allow-list of origins (Hummingbird's CORSMiddleware allows one origin or
 /// echoes any). An origin outside the list gets no `Access-Control-Allow-Origin` at all.
-struct CORSAllowListMiddleware<Context: RequestContext>: RouterMiddleware {
+struct CORSAllowListMiddleware: RouterMiddleware {
+    typealias Context = AppRequestContext
     let allowedOrigins: Set<String>
 
     static var allowedMethods: String { "GET, POST, PUT, PATCH, DELETE, OPTIONS" }

@@ -15,7 +15,8 @@ struct ProblemDetails: Encodable, Sendable {
 /// The one place where errors become HTTP responses: every error, from a service, from Hummingbird
 /// (unknown route, body too large) or unexpected, leaves as `application/problem+json`. Unexpected
 /// errors are logged with their cause and answered without internals.
-struct ProblemDetailsMiddleware<Context: RequestContext>: RouterMiddleware {
+struct ProblemDetailsMiddleware: RouterMiddleware {
+    typealias Context = AppRequestContext
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)

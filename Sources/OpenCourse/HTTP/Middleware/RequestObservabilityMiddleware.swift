@@ -26,7 +26,7 @@ struct RequestObservabilityMiddleware: RouterMiddleware {
         do {
             response = try await next(request, context)
         } catch {
-            response = ProblemDetailsMiddleware<Context>.response(for: error, logger: context.logger)
+            response = ProblemDetailsMiddleware.response(for: error, logger: context.logger)
         }
         response.headers[.requestID] = requestID
 

@@ -1,7 +1,8 @@
 import Hummingbird
 
 /// The headers Helmet sets for an API, on every response, errors included.
-struct SecurityHeadersMiddleware<Context: RequestContext>: RouterMiddleware {
+struct SecurityHeadersMiddleware: RouterMiddleware {
+    typealias Context = AppRequestContext
     let hstsEnabled: Bool
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {

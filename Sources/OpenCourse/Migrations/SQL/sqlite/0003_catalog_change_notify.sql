@@ -1,1 +1,0 @@
--- Nothing to do on SQLite: one process serves it, and it drops cached catalog entries itself.
