@@ -8,6 +8,8 @@ import Synchronization
 public struct AppRequestContext: RequestContext, RemoteAddressRequestContext {
     public var coreContext: CoreRequestContextStorage
     public let remoteAddress: SocketAddress?
+    /// The connection's event loop, which request handling prefers to run on.
+    let eventLoop: any EventLoop
     /// Set by `RequestObservabilityMiddleware` from the peer and trusted `X-Forwarded-For`.
     public var clientAddress = "unknown"
     /// Set by `RequestLimitsMiddleware` from `MAX_BODY_BYTES`.
@@ -23,6 +25,7 @@ public struct AppRequestContext: RequestContext, RemoteAddressRequestContext {
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
         self.remoteAddress = source.channel.remoteAddress
+        self.eventLoop = source.channel.eventLoop
     }
 
     public var maxUploadSize: Int { maxBodyBytes }

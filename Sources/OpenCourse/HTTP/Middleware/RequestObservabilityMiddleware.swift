@@ -13,6 +13,15 @@ struct RequestObservabilityMiddleware: RouterMiddleware {
     let clientAddresses: ClientAddressResolver
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard let executor = EventLoopExecutor.forLoop(context.eventLoop) else {
+            return try await observe(request, context: context, next: next)
+        }
+        return try await withTaskExecutorPreference(executor) {
+            try await observe(request, context: context, next: next)
+        }
+    }
+
+    private func observe(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let start = ContinuousClock.now
         let requestID = request.headers[.requestID].flatMap(Self.acceptable) ?? Self.generateID()
         var context = context
