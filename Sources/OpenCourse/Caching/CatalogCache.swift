@@ -39,14 +39,17 @@ public final class CatalogCache: CatalogChangeObserver, Sendable {
         case page(String)
     }
 
-    private struct Entry {
+    fileprivate struct Entry {
         var value: CachedRepresentation
         var expires: ContinuousClock.Instant
         var lastUsed: UInt64
     }
 
-    private struct State {
-        var entries: [Key: Entry] = [:]
+    fileprivate struct State {
+        /// Single courses and pages apart: a change drops one course by key and all pages at once,
+        /// so invalidation costs nothing in the number of cached courses.
+        var courses: [UUID: Entry] = [:]
+        var pages: [String: Entry] = [:]
         var loading: [Key: (id: UInt64, task: Task<CachedRepresentation, any Error>)] = [:]
         var generation: UInt64 = 0
         var tick: UInt64 = 0
@@ -54,6 +57,7 @@ public final class CatalogCache: CatalogChangeObserver, Sendable {
 
     let capacity: Int
     let timeToLive: Duration
+
     private let state = Mutex(State())
     private let clock = ContinuousClock()
 
@@ -74,9 +78,9 @@ public final class CatalogCache: CatalogChangeObserver, Sendable {
         }
         let lookup: Lookup = state.withLock { state in
             state.tick &+= 1
-            if var entry = state.entries[key], entry.expires > now {
+            if var entry = state[key], entry.expires > now {
                 entry.lastUsed = state.tick
-                state.entries[key] = entry
+                state[key] = entry
                 return .hit(entry.value)
             }
             if let running = state.loading[key] { return .wait(running.task) }
@@ -100,10 +104,8 @@ public final class CatalogCache: CatalogChangeObserver, Sendable {
     public func courseChanged(_ id: UUID) {
         state.withLock { state in
             state.generation &+= 1
-            state.entries = state.entries.filter { key, _ in
-                if case .course(let cached) = key { return cached != id }
-                return false
-            }
+            state.courses.removeValue(forKey: id)
+            if !state.pages.isEmpty { state.pages.removeAll() }
             // Requests after the change must not join a load that started before it.
             state.loading.removeAll()
         }
@@ -113,20 +115,21 @@ public final class CatalogCache: CatalogChangeObserver, Sendable {
     public func invalidateAll() {
         state.withLock { state in
             state.generation &+= 1
-            state.entries.removeAll()
+            state.courses.removeAll()
+            state.pages.removeAll()
             state.loading.removeAll()
         }
     }
 
-    var count: Int { state.withLock { $0.entries.count } }
+    var count: Int { state.withLock { $0.courses.count + $0.pages.count } }
 
     private func store(_ value: CachedRepresentation, for key: Key, loadedIn generation: UInt64) {
         let expires = clock.now + timeToLive
         state.withLock { state in
             guard state.generation == generation else { return }
             state.tick &+= 1
-            state.entries[key] = Entry(value: value, expires: expires, lastUsed: state.tick)
-            if state.entries.count > capacity { Self.evict(&state, capacity: capacity, now: clock.now) }
+            state[key] = Entry(value: value, expires: expires, lastUsed: state.tick)
+            if state.courses.count + state.pages.count > capacity { Self.evict(&state, capacity: capacity, now: clock.now) }
         }
     }
 
@@ -139,10 +142,28 @@ public final class CatalogCache: CatalogChangeObserver, Sendable {
 
     /// Drops expired entries, then the least recently used tenth, so eviction runs rarely.
     private static func evict(_ state: inout State, capacity: Int, now: ContinuousClock.Instant) {
-        state.entries = state.entries.filter { $0.value.expires > now }
-        let excess = state.entries.count - capacity * 9 / 10
+        state.courses = state.courses.filter { $0.value.expires > now }
+        state.pages = state.pages.filter { $0.value.expires > now }
+        let excess = state.courses.count + state.pages.count - capacity * 9 / 10
         guard excess > 0 else { return }
-        let oldest = state.entries.sorted { $0.value.lastUsed < $1.value.lastUsed }.prefix(excess).map(\.key)
-        for key in oldest { state.entries.removeValue(forKey: key) }
+        let used = state.courses.map { (Key.course($0.key), $0.value.lastUsed) } + state.pages.map { (Key.page($0.key), $0.value.lastUsed) }
+        for (key, _) in used.sorted(by: { $0.1 < $1.1 }).prefix(excess) { state[key] = nil }
+    }
+}
+
+extension CatalogCache.State {
+    subscript(key: CatalogCache.Key) -> CatalogCache.Entry? {
+        get {
+            switch key {
+            case .course(let id): courses[id]
+            case .page(let query): pages[query]
+            }
+        }
+        set {
+            switch key {
+            case .course(let id): courses[id] = newValue
+            case .page(let query): pages[query] = newValue
+            }
+        }
     }
 }
