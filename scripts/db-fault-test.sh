@@ -51,19 +51,9 @@ WORK=$(mktemp -d /tmp/opencourse-db-fault.XXXXXX)
 PG_DIR=$(mktemp -d /tmp/opencourse-pg.XXXXXX)  # apart from WORK: the postgres user owns it
 APP_PID=""
 PG_STARTED=""
-LOGS_SHOWN=""
 AS_PG=()
 
-show_logs() {
-    [ -z "$LOGS_SHOWN" ] || return 0
-    LOGS_SHOWN=1
-    local file
-    for file in "$WORK"/app.log "$PG_DIR"/server.log; do
-        [ -s "$file" ] || continue
-        echo "----- last lines of $(basename "$file") -----" >&2
-        tail -n 25 "$file" >&2
-    done
-}
+show_logs() { show_log_tails "$WORK"/app.log "$PG_DIR"/server.log; }
 
 cleanup() {
     local status=$?

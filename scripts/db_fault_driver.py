@@ -95,17 +95,8 @@ class RawClient(Client):
              token: str | None = None) -> Outcome:
         import http.client
         outcome = Outcome(op, method, path, time.monotonic())
-        headers = {"Accept": "application/json"}
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
-        if token is not None:
-            headers["Authorization"] = f"Bearer {token}"
-        if self.conn is None:
-            self.conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
         try:
-            self.conn.request(method, path, body=data, headers=headers)
+            self.send_request(method, path, body, token)
             response = self.conn.getresponse()
             outcome.raw = response.read()
             outcome.status = response.status

@@ -75,3 +75,17 @@ pg_stop_quietly() {
 }
 
 pg_version() { "$PG_BIN/postgres" --version | awk '{print $3}'; }
+
+# Prints the last lines of each non-empty file given, once per run (the clean-up trap and a failed
+# check may both ask): for a failing test's output.
+LOGS_SHOWN=""
+show_log_tails() {
+    [ -z "$LOGS_SHOWN" ] || return 0
+    LOGS_SHOWN=1
+    local file
+    for file in "$@"; do
+        [ -s "$file" ] || continue
+        echo "----- last lines of $(basename "$file") -----" >&2
+        tail -n 25 "$file" >&2
+    done
+}

@@ -47,19 +47,9 @@ declare -A APP_PID=()
 HAPROXY_PID=""
 DRIVER_PID=""
 PG_STARTED=""
-LOGS_SHOWN=""
 AS_PG=()
 
-show_logs() {
-    [ -z "$LOGS_SHOWN" ] || return 0
-    LOGS_SHOWN=1
-    local file
-    for file in "$WORK"/app1.log "$WORK"/app2.log "$WORK"/haproxy.log "$PG_DIR"/server.log; do
-        [ -s "$file" ] || continue
-        echo "----- last lines of $(basename "$file") -----" >&2
-        tail -n 25 "$file" >&2
-    done
-}
+show_logs() { show_log_tails "$WORK"/app1.log "$WORK"/app2.log "$WORK"/haproxy.log "$PG_DIR"/server.log; }
 
 cleanup() {
     local status=$?

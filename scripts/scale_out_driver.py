@@ -148,8 +148,8 @@ class Client:
             self.conn.close()
             self.conn = None
 
-    def call(self, method: str, path: str, expect: tuple[int, ...], body: dict | None = None,
-             token: str | None = None) -> tuple[int, dict | None]:
+    def send_request(self, method: str, path: str, body: dict | None, token: str | None) -> None:
+        """Sends one JSON request on the keep-alive connection, opening it when needed."""
         headers = {"Accept": "application/json"}
         data = None
         if body is not None:
@@ -159,8 +159,12 @@ class Client:
             headers["Authorization"] = f"Bearer {token}"
         if self.conn is None:
             self.conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+        self.conn.request(method, path, body=data, headers=headers)
+
+    def call(self, method: str, path: str, expect: tuple[int, ...], body: dict | None = None,
+             token: str | None = None) -> tuple[int, dict | None]:
         try:
-            self.conn.request(method, path, body=data, headers=headers)
+            self.send_request(method, path, body, token)
             response = self.conn.getresponse()
             raw = response.read()
         except (OSError, http.client.HTTPException) as error:
