@@ -18,7 +18,7 @@ public func buildApplication(
         poolSize: configuration.databasePoolSize, timeoutSeconds: configuration.databaseTimeoutSeconds,
         metrics: metrics, logger: logger
     )
-    return await buildApplication(configuration, database: database, metrics: metrics, readiness: readiness, logger: logger)
+    return try await buildApplication(configuration, database: database, metrics: metrics, readiness: readiness, logger: logger)
 }
 
 /// Assembles the application around a database that is already open (tests share it).
@@ -29,36 +29,9 @@ func buildApplication(
     readiness: Readiness = Readiness(),
     attemptStore: (any AttemptStore)? = nil,
     logger: Logger
-) async -> some ApplicationProtocol {
-    let secret = configuration.jwtSecret ?? {
-        logger.warning("JWT_SECRET is not set: using a random key, so tokens will not survive a restart or work across instances")
-        return SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) }
-    }()
-    let store: any AttemptStore = attemptStore ?? {
-        switch configuration.rateLimitStore {
-        case .memory: return InMemoryAttemptStore()
-        case .postgres: return SQLAttemptStore(database: database)
-        }
-    }()
-    let catalogCache = configuration.catalogCacheEnabled
-        ? CatalogCache(capacity: configuration.catalogCacheEntries, timeToLive: .milliseconds(Int64(configuration.catalogCacheTTLSeconds * 1000)))
-        : nil
-    // On PostgreSQL other instances must hear of changes; SQLite has one process.
-    let catalogChanges: (any CatalogChangeObserver)? = catalogCache.map { cache -> any CatalogChangeObserver in
-        database.kind == .postgres ? CatalogChangeBroadcaster(cache: cache, database: database, logger: logger) : cache
-    }
-    let dependencies = Dependencies(
-        database: database,
-        tokens: await TokenService(secret: secret, lifetimeSeconds: configuration.jwtLifetimeSeconds),
-        hasher: PasswordHasher(cost: configuration.bcryptCost, metrics: metrics),
-        limits: AttemptLimits(
-            store: store, windowSeconds: configuration.rateLimitWindowSeconds,
-            loginMaxFailures: configuration.loginMaxFailures, registerMaxPerWindow: configuration.registerMaxPerWindow
-        ),
-        metrics: metrics,
-        readiness: readiness,
-        catalogCache: catalogCache,
-        catalogChanges: catalogChanges
+) async throws -> some ApplicationProtocol {
+    let dependencies = await Dependencies(
+        configuration, database: database, metrics: metrics, readiness: readiness, attemptStore: attemptStore, logger: logger
     )
     var services = database.services + [dependencies.hasher.service]
     if let broadcaster = dependencies.catalogChanges as? CatalogChangeBroadcaster, let postgres = database as? PostgresBackend {
@@ -72,7 +45,7 @@ func buildApplication(
         }
     }
     var app = Application(
-        router: buildRouter(configuration, dependencies),
+        router: try buildRouter(configuration, dependencies),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
         services: services,
         logger: logger
@@ -95,9 +68,47 @@ struct Dependencies: Sendable {
     var readiness: Readiness
     var catalogCache: CatalogCache?
     var catalogChanges: (any CatalogChangeObserver)?
+
+    init(
+        _ configuration: AppConfiguration,
+        database: any DatabaseBackend,
+        metrics: AppMetrics,
+        readiness: Readiness,
+        attemptStore: (any AttemptStore)?,
+        logger: Logger
+    ) async {
+        let secret = configuration.jwtSecret ?? {
+            logger.warning("JWT_SECRET is not set: using a random key, so tokens will not survive a restart or work across instances")
+            return SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) }
+        }()
+        let store: any AttemptStore = attemptStore ?? {
+            switch configuration.rateLimitStore {
+            case .memory: return InMemoryAttemptStore()
+            case .postgres: return SQLAttemptStore(database: database)
+            }
+        }()
+        let catalogCache = configuration.catalogCacheEnabled
+            ? CatalogCache(capacity: configuration.catalogCacheEntries, timeToLive: .milliseconds(Int64(configuration.catalogCacheTTLSeconds * 1000)))
+            : nil
+        // On PostgreSQL other instances must hear of changes; SQLite has one process.
+        let catalogChanges: (any CatalogChangeObserver)? = catalogCache.map { cache -> any CatalogChangeObserver in
+            database.kind == .postgres ? CatalogChangeBroadcaster(cache: cache, database: database, logger: logger) : cache
+        }
+        self.database = database
+        tokens = await TokenService(secret: secret, lifetimeSeconds: configuration.jwtLifetimeSeconds)
+        hasher = PasswordHasher(cost: configuration.bcryptCost, metrics: metrics)
+        limits = AttemptLimits(
+            store: store, windowSeconds: configuration.rateLimitWindowSeconds,
+            loginMaxFailures: configuration.loginMaxFailures, registerMaxPerWindow: configuration.registerMaxPerWindow
+        )
+        self.metrics = metrics
+        self.readiness = readiness
+        self.catalogCache = catalogCache
+        self.catalogChanges = catalogChanges
+    }
 }
 
-func buildRouter(_ configuration: AppConfiguration, _ dependencies: Dependencies) -> Router<AppRequestContext> {
+func buildRouter(_ configuration: AppConfiguration, _ dependencies: Dependencies) throws -> Router<AppRequestContext> {
     let database = dependencies.database
     let users = SQLUserRepository(database: database)
     let courseService = CourseService(courses: SQLCourseRepository(database: database), changes: dependencies.catalogChanges)
@@ -125,6 +136,7 @@ func buildRouter(_ configuration: AppConfiguration, _ dependencies: Dependencies
     HealthController(database: database, readiness: dependencies.readiness).addRoutes(to: router)
     MetricsController(metrics: dependencies.metrics, token: configuration.metricsToken).addRoutes(to: router)
     let api = router.group("api/v1")
+    try OpenAPIController().addRoutes(to: api)
     AuthController(auth: AuthService(users: users, hasher: dependencies.hasher, tokens: dependencies.tokens, limits: dependencies.limits))
         .addRoutes(to: api.group("auth"))
     let me = api.group("users").add(middleware: authentication)
@@ -138,5 +150,6 @@ func buildRouter(_ configuration: AppConfiguration, _ dependencies: Dependencies
     )
     CourseController(courses: courseService, authentication: authentication, catalog: catalog).addRoutes(to: courses)
     enrollments.addCourseRoutes(to: courses.group().add(middleware: authentication))
+    router.add(middleware: MethodNotAllowedMiddleware(routes: router.routes))
     return router
 }

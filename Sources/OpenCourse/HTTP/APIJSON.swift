@@ -50,13 +50,23 @@ public enum APIJSON {
         guard data.contains(where: { !Self.isJSONWhitespace($0) }) else {
             throw AppError.badRequest("The request body must be a JSON object.")
         }
+        // JSON is UTF-8 (RFC 8259 8.1); checked first, so that a bad byte inside a string is not
+        // mistaken for a field of the wrong type.
+        guard String(validating: data, as: UTF8.self) != nil else {
+            throw AppError.badRequest("The request body is not valid UTF-8.")
+        }
+        let value: T
         do {
-            return try JSONDecoder().decode(type, from: data)
+            value = try JSONDecoder().decode(type, from: data)
         } catch DecodingError.typeMismatch(_, let context) where context.codingPath.isEmpty {
             throw AppError.badRequest("The request body must be a JSON object.")
         } catch {
             throw AppError.badRequest("The request body is not valid JSON.")
         }
+        if let name = JSONMemberNames.firstDuplicate(in: data) {
+            throw AppError.validation([FieldError(field: name, message: "must appear only once")])
+        }
+        return value
     }
 
     /// `application/json`, or any `+json` type, with or without parameters.

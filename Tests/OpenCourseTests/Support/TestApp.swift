@@ -124,7 +124,7 @@ func withAppAndDatabase<T: Sendable>(
     var configuration = testConfiguration(try await database.makeLocation())
     try configure(&configuration)
     let backend = try await configuration.database.open(poolSize: configuration.databasePoolSize, logger: testLogger)
-    let app = await buildApplication(configuration, database: backend, logger: logger)
+    let app = try await buildApplication(configuration, database: backend, logger: logger)
     return try await app.test(framework) { client in try await body(client, backend) }
 }
 

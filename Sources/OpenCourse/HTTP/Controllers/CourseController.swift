@@ -20,11 +20,11 @@ struct CourseController {
 
     /// Queries: one keyset SELECT on a cache miss, none on a hit.
     @Sendable func list(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let parameters = request.uri.queryParameters
+        let parameters = try QueryParameters.read(request, ["limit", "cursor", "q", "createdBy"])
         let query = CatalogQuery(
-            page: ListQuery(request),
-            q: parameters["q"].map(String.init),
-            createdBy: parameters["createdBy"].map(String.init)
+            page: ListQuery(limit: parameters["limit"], cursor: parameters["cursor"]),
+            q: parameters["q"],
+            createdBy: parameters["createdBy"]
         )
         let key = "limit=\(query.page.limit ?? "")&cursor=\(query.page.cursor ?? "")&q=\(query.q ?? "")&createdBy=\(query.createdBy ?? "")"
         let courses = self.courses
@@ -78,8 +78,8 @@ extension AppRequestContext {
 }
 
 extension ListQuery {
-    init(_ request: Request) {
-        let parameters = request.uri.queryParameters
-        self.init(limit: parameters["limit"].map(String.init), cursor: parameters["cursor"].map(String.init))
+    init(_ request: Request) throws {
+        let parameters = try QueryParameters.read(request, ["limit", "cursor"])
+        self.init(limit: parameters["limit"], cursor: parameters["cursor"])
     }
 }

@@ -27,12 +27,12 @@ struct EnrollmentController {
     }
 
     @Sendable func mine(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<PageRepresentation<EnrolledCourseRepresentation>> {
-        let page = try await enrollments.enrollments(of: try context.requireIdentity(), ListQuery(request))
+        let page = try await enrollments.enrollments(of: try context.requireIdentity(), try ListQuery(request))
         return PagedResponse.make(page, for: request, EnrolledCourseRepresentation.init)
     }
 
     @Sendable func roster(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<PageRepresentation<RosterEntryRepresentation>> {
-        let page = try await enrollments.roster(by: try context.requireIdentity(), courseID: try context.courseID(), ListQuery(request))
+        let page = try await enrollments.roster(by: try context.requireIdentity(), courseID: try context.courseID(), try ListQuery(request))
         return PagedResponse.make(page, for: request, RosterEntryRepresentation.init)
     }
 }

@@ -19,13 +19,29 @@ struct ClientRateLimitMiddleware: RouterMiddleware {
     }
 }
 
-/// Refuses bodies over `MAX_BODY_BYTES`: at once when `Content-Length` says so, otherwise while
-/// reading (the JSON decoder stops collecting at the limit), so no oversized body is held whole.
+/// Refuses what no client of this API needs to send, with a problem answer: a request target over
+/// 8 KiB (414), header fields over 16 KiB or 100 in all (431), and bodies over `MAX_BODY_BYTES`
+/// (413) at once when `Content-Length` says so, otherwise while reading (the JSON decoder stops
+/// collecting at the limit), so no oversized body is held whole. Beyond these, NIO's own parser
+/// limit (80 KiB of head) closes the connection after a bare 400.
 struct RequestLimitsMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
+    static let maxTargetBytes = 8 * 1024
+    static let maxHeaderBytes = 16 * 1024
+    static let maxHeaderFields = 100
     let maxBodyBytes: Int
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if request.uri.description.utf8.count > Self.maxTargetBytes {
+            throw HTTPError(.uriTooLong, message: "The request target is longer than \(Self.maxTargetBytes) bytes.")
+        }
+        if request.headers.count > Self.maxHeaderFields
+            || request.headers.reduce(0, { $0 + $1.name.rawName.utf8.count + $1.value.utf8.count + 4 }) > Self.maxHeaderBytes {
+            throw HTTPError(
+                .requestHeaderFieldsTooLarge,
+                message: "The header fields exceed \(Self.maxHeaderFields) fields or \(Self.maxHeaderBytes) bytes."
+            )
+        }
         if let length = request.headers[.contentLength].flatMap(Int.init), length > maxBodyBytes {
             throw HTTPError(.contentTooLarge, message: "The request body is larger than \(maxBodyBytes) bytes.")
         }

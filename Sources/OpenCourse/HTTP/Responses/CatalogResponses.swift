@@ -24,6 +24,11 @@ struct CatalogResponses: Sendable {
         } else {
             representation = try await load()
         }
+        return Self.response(to: request, representation: representation, cacheControl: cacheControl)
+    }
+
+    /// A public representation with its validator: 304 when `If-None-Match` matches, else the body.
+    static func response(to request: Request, representation: CachedRepresentation, cacheControl: String) -> Response {
         var headers: HTTPFields = [.eTag: representation.etag, .cacheControl: cacheControl]
         if let link = representation.link { headers[.link] = link }
         if Self.matches(request.headers[values: .ifNoneMatch], representation.etag) {

@@ -22,9 +22,9 @@ enum PagedResponse {
     }
 
     private static func nextURI(for request: Request, cursor: String) -> String {
-        var items = request.uri.queryParameters
-            .filter { $0.key != "cursor" }
-            .map { (String($0.key), String($0.value)) }
+        var items = QueryParameters(request.uri).items
+            .compactMap { item in item.value.map { (item.name, $0) } }
+            .filter { $0.0 != "cursor" }
         items.append(("cursor", cursor))
         let query = items.map { "\(escape($0.0))=\(escape($0.1))" }.joined(separator: "&")
         return request.uri.path + "?" + query

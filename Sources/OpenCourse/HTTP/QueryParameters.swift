@@ -1,0 +1,45 @@
+import Foundation
+import Hummingbird
+import HummingbirdCore
+
+/// The query string, read strictly: a parameter the API knows may appear once, and its value must
+/// be well-formed percent-encoded UTF-8 (`+` is a space, as browsers send forms). Hummingbird's
+/// own reading keeps the first of repeated parameters and the raw text of undecodable ones, which
+/// would let `?limit=5&limit=500` or `?q=%ff` through unnoticed. Unknown parameters are ignored,
+/// like unknown body fields.
+struct QueryParameters: Sendable {
+    /// In order of appearance; a nil value could not be decoded.
+    let items: [(name: String, value: String?)]
+
+    init(_ uri: URI) {
+        items = (uri.query ?? "").split(separator: "&", omittingEmptySubsequences: true).compactMap { pair in
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard let name = Self.decode(parts[0]) else { return nil }
+            return (name, parts.count == 2 ? Self.decode(parts[1]) : "")
+        }
+    }
+
+    /// Reads the named parameters, each at most once; throws a 422 naming every bad one.
+    static func read(_ request: Request, _ names: [String]) throws -> [String: String] {
+        let parameters = QueryParameters(request.uri)
+        var validator = Validator()
+        var values: [String: String] = [:]
+        for name in names {
+            let found = parameters.items.filter { $0.name == name }
+            guard let first = found.first else { continue }
+            if found.count > 1 {
+                validator.fail(name, "must be given at most once")
+            } else if let value = first.value {
+                values[name] = value
+            } else {
+                validator.fail(name, "must be percent-encoded UTF-8")
+            }
+        }
+        try validator.check()
+        return values
+    }
+
+    private static func decode(_ text: Substring) -> String? {
+        text.replacingOccurrences(of: "+", with: " ").removingPercentEncoding
+    }
+}

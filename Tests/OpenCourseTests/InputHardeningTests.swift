@@ -1,0 +1,161 @@
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import NIOCore
+import NIOPosix
+import Testing
+@testable import OpenCourse
+
+/// Hostile input gets a 4xx problem naming what is wrong, never a 5xx or a crash, and changes nothing.
+@Suite("Input hardening")
+struct InputHardeningTests {
+    struct BodyCase: Sendable, CustomTestStringConvertible {
+        var name: String
+        var body: Data
+        var status: HTTPResponse.Status
+        var field: String? = nil
+        var testDescription: String { name }
+    }
+
+    static let bodyCases: [BodyCase] = [
+        BodyCase(name: "arrays nested 100,000 deep", body: Data((String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)).utf8), status: .badRequest),
+        BodyCase(name: "objects nested 10,000 deep", body: Data((String(repeating: "{\"a\":", count: 10_000) + "1" + String(repeating: "}", count: 10_000)).utf8), status: .badRequest),
+        BodyCase(name: "deep value in a field", body: Data(("{\"email\":" + String(repeating: "[", count: 600) + String(repeating: "]", count: 600) + "}").utf8), status: .badRequest),
+        BodyCase(name: "invalid UTF-8 in a value", body: Data(#"{"email":"a"#.utf8) + Data([0xFF, 0xFE]) + Data(#"@example.com","password":"password123"}"#.utf8), status: .badRequest),
+        BodyCase(name: "invalid UTF-8 in a name", body: Data(#"{"em"#.utf8) + Data([0xC3]) + Data(#"":"a@example.com","password":"password123"}"#.utf8), status: .badRequest),
+        BodyCase(name: "duplicate key", body: Data(#"{"email":"dup@example.com","email":"other@example.com","password":"password123"}"#.utf8), status: .unprocessableContent, field: "email"),
+        BodyCase(name: "duplicate key spelt with an escape", body: Data(#"{"email":"dup@example.com","\u0065mail":"other@example.com","password":"password123"}"#.utf8), status: .unprocessableContent, field: "email"),
+        BodyCase(name: "duplicate key in an ignored member", body: Data(#"{"email":"dup@example.com","password":"password123","extra":[{"a":1,"a":2}]}"#.utf8), status: .unprocessableContent, field: "extra.a"),
+        BodyCase(name: "number beyond double", body: Data(#"{"email":"dup@example.com","password":"password123","name":1e999999}"#.utf8), status: .unprocessableContent, field: "name"),
+        BodyCase(name: "integer beyond 64 bits", body: Data(#"{"email":123456789012345678901234567890,"password":"password123"}"#.utf8), status: .unprocessableContent, field: "email"),
+        BodyCase(name: "lone surrogate escape", body: Data(#"{"email":"dup@example.com","password":"pass\ud800word1"}"#.utf8), status: .unprocessableContent, field: "password"),
+        BodyCase(name: "NUL in a value", body: Data(#"{"email":"dup@example.com","password":"pass\u0000word1"}"#.utf8), status: .unprocessableContent, field: "password"),
+        BodyCase(name: "top-level array", body: Data(#"[{"email":"dup@example.com","password":"password123"}]"#.utf8), status: .badRequest),
+        BodyCase(name: "trailing garbage", body: Data(#"{"email":"dup@example.com","password":"password123"}x"#.utf8), status: .badRequest),
+    ]
+
+    @Test(arguments: TestDatabase.allCases, bodyCases)
+    func hostileBodiesAreProblemsAndChangeNothing(_ database: TestDatabase, _ hostile: BodyCase) async throws {
+        try await withApp(database) { client in
+            let response = try await client.call(.post, "/api/v1/auth/register", raw: hostile.body)
+            #expect(response.status == hostile.status, "\(String(decoding: response.body, as: UTF8.self))")
+            #expect(response.isProblem)
+            if let field = hostile.field { #expect(response.errorFields == [field]) }
+            // Nothing was created: the address is still free.
+            try await client.register("dup@example.com")
+        }
+    }
+
+    @Test func repeatedOrUndecodableQueryParametersAreNamed() async throws {
+        try await withApp(.sqlite) { client in
+            let (token, _) = try await client.register(role: "instructor")
+            let cases: [(String, Set<String>)] = [
+                ("/api/v1/courses?limit=5&limit=10", ["limit"]),
+                ("/api/v1/courses?q=a&q=b&cursor=x&cursor=y", ["q", "cursor"]),
+                ("/api/v1/courses?q=%ff%fe", ["q"]),
+                ("/api/v1/courses?q=%zz", ["q"]),
+                ("/api/v1/courses?createdBy=%", ["createdBy"]),
+                ("/api/v1/courses?limit=99999999999999999999999", ["limit"]),
+                ("/api/v1/courses?limit=1e2", ["limit"]),
+                ("/api/v1/courses?limit=-0", ["limit"]),
+                ("/api/v1/courses?limit=", ["limit"]),
+                ("/api/v1/users/me/enrollments?limit=1&limit=2", ["limit"]),
+            ]
+            for (path, fields) in cases {
+                let response = try await client.call(.get, path, token: token)
+                #expect(response.status == .unprocessableContent, "\(path)")
+                #expect(response.isProblem, "\(path)")
+                #expect(response.errorFields == fields, "\(path)")
+            }
+            // Unknown parameters are ignored, repeated or not; `+` is a space, as forms send it.
+            _ = try await client.createCourse(token: token, title: "Intro Swift")
+            _ = try await client.createCourse(token: token, title: "Intro Swift 2")
+            let search = try await client.call(.get, "/api/v1/courses?x=1&x=2&q=intro+swift&limit=1")
+            #expect(search.status == .ok)
+            #expect(search.items.count == 1)
+            #expect(search.headers[.link]?.contains("q=intro%20swift") == true)
+        }
+    }
+
+    @Test func oversizedTargetsAndHeadersAreRefused() async throws {
+        try await withApp(.sqlite) { client in
+            let longTarget = try await client.call(.get, "/api/v1/courses?q=" + String(repeating: "a", count: 9000))
+            #expect(longTarget.status == .uriTooLong)
+            #expect(longTarget.isProblem)
+
+            let longHeader = try await client.call(.get, "/health", headers: [HTTPField.Name("X-Long")!: String(repeating: "a", count: 20_000)])
+            #expect(longHeader.status == .requestHeaderFieldsTooLarge)
+            #expect(longHeader.isProblem)
+
+            var many = HTTPFields()
+            for index in 0..<150 { many.append(HTTPField(name: HTTPField.Name("X-Field-\(index)")!, value: "v")) }
+            let manyHeaders = try await client.call(.get, "/health", headers: many)
+            #expect(manyHeaders.status == .requestHeaderFieldsTooLarge)
+
+            // Just under the limits is fine.
+            let fine = try await client.call(.get, "/api/v1/courses?x=" + String(repeating: "a", count: 7000), headers: [HTTPField.Name("X-Long")!: String(repeating: "a", count: 10_000)])
+            #expect(fine.status == .ok)
+        }
+    }
+
+    @Test func aKnownPathWithAnotherMethodIs405WithAllow() async throws {
+        try await withApp(.sqlite) { client in
+            let cases: [(HTTPRequest.Method, String, String)] = [
+                (.put, "/api/v1/courses", "GET, POST"),
+                (.delete, "/health", "GET"),
+                (.post, "/api/v1/courses/0191e0a6-0000-7000-8000-000000000000", "DELETE, GET, PATCH, PUT"),
+                (.patch, "/api/v1/users/me", "GET, PUT"),
+                (.get, "/api/v1/auth/login", "POST"),
+            ]
+            for (method, path, allow) in cases {
+                let response = try await client.call(method, path)
+                #expect(response.status == .methodNotAllowed, "\(method) \(path)")
+                #expect(response.headers[.allow] == allow, "\(method) \(path)")
+                #expect(response.isProblem)
+            }
+            // A route's own 404 (no such course) and an unknown path stay 404.
+            #expect(try await client.call(.get, "/api/v1/courses/0191e0a6-0000-7000-8000-000000000000").status == .notFound)
+            #expect(try await client.call(.post, "/api/v1/nothing").status == .notFound)
+        }
+    }
+
+    /// Beyond the limits above, NIO's parser refuses the head itself: a bare 400, connection closed,
+    /// and the server goes on serving others.
+    @Test(.timeLimit(.minutes(1)))
+    func headsBeyondTheParserLimitAreRefusedOverASocket() async throws {
+        try await withApp(.sqlite, framework: .live) { client in
+            let port = try #require(client.port)
+            let hostile: [String] = [
+                "GET /api/v1/courses?q=\(String(repeating: "a", count: 200_000)) HTTP/1.1\r\nHost: x\r\n\r\n",
+                "GET /health HTTP/1.1\r\nHost: x\r\nX-Long: \(String(repeating: "a", count: 200_000))\r\n\r\n",
+                "GET /health HTTP/1.1\r\nHost: x\r\nX-Bad: a\u{01}b\r\n\r\n",
+                "BREW /health HTTP/1.1\r\nHost: x\r\n\r\n",
+                "GET /health HTTP/9.9\r\nHost: x\r\n\r\n",
+            ]
+            for request in hostile {
+                let answer = try await Self.exchange(Data(request.utf8), port: port)
+                #expect(answer.hasPrefix("HTTP/1.1 4"), "\(request.prefix(40)) → \(answer.prefix(60))")
+            }
+            #expect(try await client.call(.get, "/health").status == .ok)
+        }
+    }
+
+    /// Sends raw bytes and reads until the server closes the connection.
+    static func exchange(_ request: Data, port: Int) async throws -> String {
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connect(host: "127.0.0.1", port: port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
+            }
+        return try await channel.executeThenClose { inbound, outbound in
+            // The server may answer and close before it has read everything.
+            try? await outbound.write(ByteBuffer(bytes: request))
+            var received = ByteBuffer()
+            do {
+                for try await chunk in inbound { received.writeImmutableBuffer(chunk) }
+            } catch {}
+            return String(buffer: received)
+        }
+    }
+}
