@@ -26,10 +26,12 @@ export OPENCOURSE_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$PG_PORT/post
 swift build --build-tests
 swift test --skip-build "$@"
 
-# The two whole-system tests run the built binary against their own PostgreSQL servers: a rolling
-# restart of two instances behind HAProxy, and PostgreSQL stopped and restarted under an instance.
-# They are skipped only when arguments were given (a developer running part of the suite).
+# The whole-system tests run the built binary against their own PostgreSQL servers: schemathesis
+# fuzzing the API from its OpenAPI document, a rolling restart of two instances behind HAProxy,
+# and PostgreSQL stopped and restarted under an instance. They are skipped only when arguments
+# were given (a developer running part of the suite).
 if [ "$#" -eq 0 ]; then
+    scripts/schemathesis-test.sh
     scripts/scale-out-test.sh
     scripts/db-fault-test.sh
 fi

@@ -30,6 +30,8 @@ struct InputHardeningTests {
         BodyCase(name: "integer beyond 64 bits", body: Data(#"{"email":123456789012345678901234567890,"password":"password123"}"#.utf8), status: .unprocessableContent, field: "email"),
         BodyCase(name: "lone surrogate escape", body: Data(#"{"email":"dup@example.com","password":"pass\ud800word1"}"#.utf8), status: .unprocessableContent, field: "password"),
         BodyCase(name: "NUL in a value", body: Data(#"{"email":"dup@example.com","password":"pass\u0000word1"}"#.utf8), status: .unprocessableContent, field: "password"),
+        // Names that differ in code points are different names, even when canonically equivalent.
+        BodyCase(name: "equivalent but different names", body: Data(#"{"email":"dup@example.com","password":"password123","\u00e9":1,"e\u0301":2}"#.utf8), status: .created),
         BodyCase(name: "top-level array", body: Data(#"[{"email":"dup@example.com","password":"password123"}]"#.utf8), status: .badRequest),
         BodyCase(name: "trailing garbage", body: Data(#"{"email":"dup@example.com","password":"password123"}x"#.utf8), status: .badRequest),
     ]
@@ -39,6 +41,7 @@ struct InputHardeningTests {
         try await withApp(database) { client in
             let response = try await client.call(.post, "/api/v1/auth/register", raw: hostile.body)
             #expect(response.status == hostile.status, "\(String(decoding: response.body, as: UTF8.self))")
+            guard hostile.status != .created else { return }
             #expect(response.isProblem)
             if let field = hostile.field { #expect(response.errorFields == [field]) }
             // Nothing was created: the address is still free.
@@ -66,6 +69,11 @@ struct InputHardeningTests {
                 #expect(response.status == .unprocessableContent, "\(path)")
                 #expect(response.isProblem, "\(path)")
                 #expect(response.errorFields == fields, "\(path)")
+            }
+            // A cached page never stands in for a refused query.
+            #expect(try await client.call(.get, "/api/v1/courses").status == .ok)
+            for path in ["/api/v1/courses?limit=", "/api/v1/courses?createdBy=", "/api/v1/courses?cursor="] {
+                #expect(try await client.call(.get, path).status.code / 100 == 4, "\(path)")
             }
             // Unknown parameters are ignored, repeated or not; `+` is a space, as forms send it.
             _ = try await client.createCourse(token: token, title: "Intro Swift")

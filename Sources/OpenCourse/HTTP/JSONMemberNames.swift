@@ -7,7 +7,9 @@ enum JSONMemberNames {
     /// The first repeated name, as a dotted path from the top object (`course.title`); nil if none.
     static func firstDuplicate(in data: Data) -> String? {
         struct Object {
-            var names: Set<String> = []
+            /// As bytes: Swift's String equality would take canonically equivalent names (`é`
+            /// and `e` + U+0301) for one, while JSON tells them apart.
+            var names: Set<[UInt8]> = []
             var expectingName = true
             var lastName: String?
         }
@@ -21,10 +23,9 @@ enum JSONMemberNames {
                 let end = endOfString(in: data, from: index)
                 if var object = stack.last ?? nil, object.expectingName {
                     let name = decodeName(data[index..<end])
-                    if object.names.contains(name) {
+                    if !object.names.insert(Array(name.utf8)).inserted {
                         return (stack.dropLast().compactMap { $0?.lastName } + [name]).joined(separator: ".")
                     }
-                    object.names.insert(name)
                     object.expectingName = false
                     object.lastName = name
                     stack[stack.count - 1] = object

@@ -11,7 +11,9 @@ public struct CourseService: Sendable {
         self.changes = changes
     }
 
-    public func list(_ query: CatalogQuery) async throws -> Page<Course> {
+    /// Validates a catalog query; apart from `list`, so that a cached page is never served for a
+    /// query that would be refused.
+    public func catalogRequest(_ query: CatalogQuery) throws -> CatalogRequest {
         var validator = Validator()
         let page = try PageRequest.parse(limit: query.page.limit, cursor: query.page.cursor, validator: &validator)
         var filter = CourseFilter()
@@ -20,8 +22,12 @@ public struct CourseService: Sendable {
         }
         filter.createdBy = validator.uuid(query.createdBy, field: "createdBy")
         try validator.check()
-        let rows = try await courses.list(filter: filter, page: page)
-        return Page(fetched: rows, request: page) { Cursor(timestamp: $0.createdAt, id: $0.id) }
+        return CatalogRequest(filter: filter, page: page)
+    }
+
+    public func list(_ request: CatalogRequest) async throws -> Page<Course> {
+        let rows = try await courses.list(filter: request.filter, page: request.page)
+        return Page(fetched: rows, request: request.page) { Cursor(timestamp: $0.createdAt, id: $0.id) }
     }
 
     public func course(id: UUID) async throws -> Course {
@@ -78,4 +84,10 @@ public struct CourseService: Sendable {
     }
 
     static let notFound = AppError.notFound("No course has this id.")
+}
+
+/// A validated catalog query.
+public struct CatalogRequest: Sendable {
+    public var filter: CourseFilter
+    public var page: PageRequest
 }

@@ -1,7 +1,9 @@
 /// How one text field is checked and normalised. The presets are the API's rules.
 public struct TextRule: Sendable {
+    /// Code points, not Swift's grapheme clusters: what PostgreSQL's VARCHAR(n) and JSON Schema's
+    /// maxLength count (a title of 150 "e" + combining accents is 300 of them).
     public enum Measure: Sendable {
-        case characters
+        case codePoints
         case utf8Bytes
     }
 
@@ -11,7 +13,7 @@ public struct TextRule: Sendable {
     var lowercased = false
     var lineBreaksAllowed = false
     var length: ClosedRange<Int>
-    var measure = Measure.characters
+    var measure = Measure.codePoints
     /// Further syntax check; returns a message when the (normalised) value is not acceptable.
     var syntax: (@Sendable (String) -> String?)? = nil
 

@@ -56,7 +56,7 @@ public struct Validator: Sendable {
             fail(field, "must not contain control characters")
             return nil
         }
-        let length = rule.measure == .utf8Bytes ? value.utf8.count : value.count
+        let length = rule.measure == .utf8Bytes ? value.utf8.count : value.unicodeScalars.count
         if !rule.length.contains(length) {
             fail(field, Self.lengthMessage(rule, blankAfterTrim: value.isEmpty && !raw.isEmpty))
             return nil

@@ -26,10 +26,12 @@ struct CourseController {
             q: parameters["q"],
             createdBy: parameters["createdBy"]
         )
-        let key = "limit=\(query.page.limit ?? "")&cursor=\(query.page.cursor ?? "")&q=\(query.q ?? "")&createdBy=\(query.createdBy ?? "")"
+        let catalogRequest = try courses.catalogRequest(query)
+        // The query as sent (an absent parameter apart from an empty one): the Link header repeats it.
+        let key = [query.page.limit, query.page.cursor, query.q, query.createdBy].map { $0.map { "=" + $0 } ?? "-" }.joined(separator: "&")
         let courses = self.courses
         return try await catalog.respond(to: request, key: .page(key)) {
-            let page = try await courses.list(query)
+            let page = try await courses.list(catalogRequest)
             return try CatalogResponses.representation(
                 of: PagedResponse.body(page, CourseRepresentation.init), link: PagedResponse.link(page, for: request)
             )
