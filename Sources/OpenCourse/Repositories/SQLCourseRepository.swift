@@ -33,7 +33,7 @@ public struct SQLCourseRepository: CourseRepository {
             conditions.append("created_by = \(bind: owner)")
         }
         if let text = filter.titleContains {
-            conditions.append("LOWER(title) LIKE \(bind: SQLPattern.contains(text.lowercased())) ESCAPE '\\'")
+            conditions.append("LOWER(title) LIKE \(bind: SQLPattern.contains(text.asciiLowercased())) ESCAPE '\\'")
         }
         if let after = page.after {
             conditions.append("(created_at, id) < (\(bind: after.timestamp), \(bind: after.id))")

@@ -10,6 +10,8 @@ public struct TextRule: Sendable {
     var required = false
     var nullable = false
     var trimmed = true
+    /// A-Z only (`asciiLowercased`): Unicode lower-casing would turn the Kelvin sign into `k`
+    /// and let a non-ASCII address through as another one.
     var lowercased = false
     var lineBreaksAllowed = false
     var length: ClosedRange<Int>
@@ -51,5 +53,17 @@ enum EmailSyntax {
               })
         else { return "must be a valid email address" }
         return nil
+    }
+}
+
+extension String {
+    /// Lower-cases A-Z and leaves every other code point alone, as SQL's LOWER() does on
+    /// SQLite and on PostgreSQL in the C locale: search patterns must fold the same way.
+    func asciiLowercased() -> String {
+        var scalars = String.UnicodeScalarView()
+        scalars.append(contentsOf: unicodeScalars.map { scalar in
+            ("A"..."Z").contains(scalar) ? Unicode.Scalar(UInt8(truncatingIfNeeded: scalar.value + 32)) : scalar
+        })
+        return String(scalars)
     }
 }

@@ -51,7 +51,7 @@ public struct Validator: Sendable {
     mutating func text(_ raw: String, field: String, rule: TextRule) -> String? {
         var value = raw
         if rule.trimmed { value = value.trimmingCharacters(in: .whitespacesAndNewlines) }
-        if rule.lowercased { value = value.lowercased() }
+        if rule.lowercased { value = value.asciiLowercased() }
         if value.unicodeScalars.contains(where: { Self.isForbiddenControl($0, lineBreaksAllowed: rule.lineBreaksAllowed) }) {
             fail(field, "must not contain control characters")
             return nil
