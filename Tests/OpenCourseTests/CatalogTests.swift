@@ -92,6 +92,15 @@ struct CatalogTests {
             #expect(try await ids("q=nothing") == [])
             #expect(try await ids("createdBy=\(ownerID)") == [plain, underscore, percent])
             #expect(try await ids("createdBy=\(ownerID)&q=SWIFT") == [plain, percent])
+
+            // A-Z are folded, other letters matched as given: the same on SQLite and on PostgreSQL
+            // whatever its locale (the test databases have a UTF-8 one, where LOWER() folds É).
+            let upper = try await client.createCourse(token: other, title: "Cours d'ÉTÉ")
+            let lower = try await client.createCourse(token: other, title: "Cours d'été")
+            #expect(try await ids("q=\("ÉTÉ".addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)") == [upper])
+            #expect(try await ids("q=\("été".addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)") == [lower])
+            #expect(try await ids("q=\("d'Été".addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)") == [])
+            #expect(try await ids("q=COURS") == [lower, upper, plain])
         }
     }
 }

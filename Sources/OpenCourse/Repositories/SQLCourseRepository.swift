@@ -33,7 +33,10 @@ public struct SQLCourseRepository: CourseRepository {
             conditions.append("created_by = \(bind: owner)")
         }
         if let text = filter.titleContains {
-            conditions.append("LOWER(title) LIKE \(bind: SQLPattern.contains(text.asciiLowercased())) ESCAPE '\\'")
+            // A-Z folded only, on both sides and whatever the database's locale: SQLite's LOWER()
+            // folds nothing else, and PostgreSQL's does so under the "C" collation.
+            let title: SQLQueryString = database.kind == .postgres ? #"LOWER(title COLLATE "C")"# : "LOWER(title)"
+            conditions.append("\(title) LIKE \(bind: SQLPattern.contains(text.asciiLowercased())) ESCAPE '\\'")
         }
         if let after = page.after {
             conditions.append("(created_at, id) < (\(bind: after.timestamp), \(bind: after.id))")

@@ -51,7 +51,12 @@ enum PostgresTestServer {
         var settings = try adminSettings()
         let name = "t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
         try await withAdminConnection { connection in
-            try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: testLogger)
+            // A UTF-8 locale, as production databases have (the server itself runs without one),
+            // so that locale-dependent SQL such as LOWER() behaves here as it does there.
+            try await connection.query(
+                PostgresQuery(unsafeSQL: "CREATE DATABASE \(name) TEMPLATE template0 LC_CTYPE 'C.UTF-8' LC_COLLATE 'C.UTF-8'"),
+                logger: testLogger
+            )
         }
         settings.database = name
         return settings
