@@ -17,7 +17,7 @@
 # is missing (Debian packages). Runs in about 90 s (schemathesis itself about 80 s).
 # Usage: scripts/schemathesis-test.sh [extra schemathesis run options]
 #        (OPENCOURSE_BIN overrides .build/debug/opencourse; SCHEMATHESIS_REPORT=DIR keeps the
-#        JUnit and NDJSON reports of the run)
+#        JUnit and NDJSON reports and the full output of the run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$(pwd)
@@ -82,7 +82,7 @@ cleanup() {
     fi
     [ -z "$PG_STARTED" ] || pg_stop_quietly immediate
     if [ -n "${SCHEMATHESIS_REPORT:-}" ] && [ -d "$WORK/report" ]; then
-        mkdir -p "$SCHEMATHESIS_REPORT" && cp -r "$WORK/report/." "$SCHEMATHESIS_REPORT/" || true
+        mkdir -p "$SCHEMATHESIS_REPORT" && cp -r "$WORK/report/." "$WORK/schemathesis.out" "$SCHEMATHESIS_REPORT/" || true
     fi
     rm -rf "$WORK" "$PG_DIR"
     exit "$status"
