@@ -53,6 +53,23 @@ struct TokenTests {
         }
     }
 
+    /// Verified tokens are remembered, but only the exact token, and only until it expires.
+    @Test func aRememberedTokenStillExpiresAndOnlyItselfIsRemembered() async throws {
+        let service = await TokenService(secret: testSecret, lifetimeSeconds: 60)
+        let user = User(id: UUID(), email: "a@example.com", passwordHash: "x", name: nil, role: .student, createdAt: Date(), updatedAt: Date())
+        // Issued 58.5 s ago with a 60 s lifetime: expires within the next two seconds.
+        let token = try await service.issue(for: user, now: Date().addingTimeInterval(-58.5)).accessToken
+        #expect(try await service.verify(token) == Identity(userID: user.id, role: .student))
+        #expect(try await service.verify(token) == Identity(userID: user.id, role: .student))
+
+        var tampered = Array(token.utf8)
+        tampered[tampered.count - 2] = tampered[tampered.count - 2] == UInt8(ascii: "A") ? UInt8(ascii: "B") : UInt8(ascii: "A")
+        await #expect(throws: AppError.self) { try await service.verify(String(decoding: tampered, as: UTF8.self)) }
+
+        try await Task.sleep(for: .milliseconds(2_100))
+        await #expect(throws: AppError.self) { try await service.verify(token) }
+    }
+
     @Test func issuedTokensCarryTheDocumentedClaims() async throws {
         let service = await TokenService(secret: testSecret, lifetimeSeconds: 120)
         let now = Date()

@@ -1,5 +1,6 @@
 import Foundation
 import JWTKit
+import Synchronization
 
 /// A signed access token and how long it stays valid.
 public struct IssuedToken: Sendable, Equatable {
@@ -28,6 +29,7 @@ struct AccessClaims: JWTPayload {
 /// Issues and verifies HS256 access tokens.
 public struct TokenService: Sendable {
     private let keys: JWTKeyCollection
+    private let verified = VerifiedTokens()
     public let lifetimeSeconds: Int
     /// The encoded headers of the tokens this service issues, `{"alg":"HS256","typ":"JWT"}` in
     /// either key order (jwt-kit's JSON encoder does not fix one), each with the dot after it.
@@ -66,6 +68,7 @@ public struct TokenService: Sendable {
         guard token.utf8.count <= 4096, Self.headerPrefixes.contains(where: { token.hasPrefix($0) }) else {
             throw AppError.unauthorized("The access token is invalid.")
         }
+        if let identity = verified.identity(for: token, now: Date()) { return identity }
         let claims: AccessClaims
         do {
             claims = try await keys.verify(token, as: AccessClaims.self)
@@ -77,6 +80,48 @@ public struct TokenService: Sendable {
         guard let userID = UUID(uuidString: claims.sub.value), let role = Role(rawValue: claims.role) else {
             throw AppError.unauthorized("The access token is invalid.")
         }
-        return Identity(userID: userID, role: role)
+        let identity = Identity(userID: userID, role: role)
+        verified.remember(token, identity: identity, expiresAt: claims.exp.value)
+        return identity
+    }
+}
+
+/// Tokens this instance has verified, until they expire. A token's claims cannot change and
+/// its signature was checked, so a repeat is answered without the JWT work: `JWTKeyCollection`
+/// is an actor (a hop off the connection's event loop per request) and decodes the payload with
+/// Foundation. Bounded: when full, expired entries go, and if none has, all of them.
+final class VerifiedTokens: Sendable {
+    private struct Entry {
+        var identity: Identity
+        var expiresAt: Date
+    }
+
+    private let entries = Mutex<[String: Entry]>([:])
+    let capacity: Int
+
+    init(capacity: Int = 10_000) {
+        self.capacity = capacity
+    }
+
+    func identity(for token: String, now: Date) -> Identity? {
+        entries.withLock { entries in
+            guard let entry = entries[token] else { return nil }
+            guard now < entry.expiresAt else {
+                entries[token] = nil
+                return nil
+            }
+            return entry.identity
+        }
+    }
+
+    func remember(_ token: String, identity: Identity, expiresAt: Date) {
+        let now = Date()
+        entries.withLock { entries in
+            if entries.count >= capacity {
+                entries = entries.filter { now < $0.value.expiresAt }
+                if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
+            }
+            entries[token] = Entry(identity: identity, expiresAt: expiresAt)
+        }
     }
 }
