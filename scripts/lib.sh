@@ -60,7 +60,8 @@ pg_prepare() {
         AS_PG=(runuser -u postgres --)
     fi
     PG_OPTS="-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c fsync=off"
-    "${AS_PG[@]}" "$PG_BIN/initdb" -D "$PG_DIR/data" -U postgres --auth=trust -E UTF8 --no-locale >/dev/null
+    # A UTF-8 locale, as production servers have: locale-dependent SQL (LOWER) behaves as there.
+    "${AS_PG[@]}" "$PG_BIN/initdb" -D "$PG_DIR/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
 }
 
 # Starts the server and waits until it accepts connections.

@@ -14,7 +14,7 @@
 # error; the instance must also log no "unexpected error" (a 500). On failure it prints the log
 # tails. The tools come from scripts/requirements-schemathesis.txt, installed into .venv (kept
 # between runs, reinstalled when the pins change). Needs root or sudo for apt-get when PostgreSQL
-# is missing (Debian packages). Runs in about 90 s (schemathesis itself about 80 s).
+# is missing (Debian packages). Runs in about 90 s (schemathesis itself about 75 s).
 # Usage: scripts/schemathesis-test.sh [extra schemathesis run options]
 #        (OPENCOURSE_BIN overrides .build/debug/opencourse; SCHEMATHESIS_REPORT=DIR keeps the
 #        JUnit and NDJSON reports and the full output of the run)
@@ -48,10 +48,14 @@ if [ ! -x "$VENV/bin/python" ]; then
     log "creating $VENV"
     python3 -m venv "$VENV"
 fi
-if ! cmp -s "$REQUIREMENTS" "$VENV/.requirements-schemathesis.txt"; then
+# What the venv was installed from: the pins, the Python and the folder (a moved or copied venv
+# has scripts that point elsewhere).
+STAMP="$(cat "$REQUIREMENTS"; python3 --version; echo "$VENV")"
+if [ "$STAMP" != "$(cat "$VENV/.installed-from" 2>/dev/null)" ]; then
     log "installing $(grep -c '==' "$REQUIREMENTS") pinned packages into $VENV"
+    python3 -m venv --clear "$VENV"
     "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$REQUIREMENTS"
-    cp "$REQUIREMENTS" "$VENV/.requirements-schemathesis.txt"
+    echo "$STAMP" > "$VENV/.installed-from"
 fi
 log "$("$VENV/bin/schemathesis" --version)"
 

@@ -25,7 +25,7 @@ struct InputHardeningTests {
         BodyCase(name: "invalid UTF-8 in a name", body: Data(#"{"em"#.utf8) + Data([0xC3]) + Data(#"":"a@example.com","password":"password123"}"#.utf8), status: .badRequest),
         BodyCase(name: "duplicate key", body: Data(#"{"email":"dup@example.com","email":"other@example.com","password":"password123"}"#.utf8), status: .unprocessableContent, field: "email"),
         BodyCase(name: "duplicate key spelt with an escape", body: Data(#"{"email":"dup@example.com","\u0065mail":"other@example.com","password":"password123"}"#.utf8), status: .unprocessableContent, field: "email"),
-        BodyCase(name: "duplicate key in an ignored member", body: Data(#"{"email":"dup@example.com","password":"password123","extra":[{"a":1,"a":2}]}"#.utf8), status: .unprocessableContent, field: "extra.a"),
+        BodyCase(name: "duplicate key in an ignored member", body: Data(#"{"email":"dup@example.com","password":"password123","extra":[{"a":1},{"a":1,"a":2}]}"#.utf8), status: .unprocessableContent, field: "extra[1].a"),
         BodyCase(name: "number beyond double", body: Data(#"{"email":"dup@example.com","password":"password123","name":1e999999}"#.utf8), status: .unprocessableContent, field: "name"),
         BodyCase(name: "integer beyond 64 bits", body: Data(#"{"email":123456789012345678901234567890,"password":"password123"}"#.utf8), status: .unprocessableContent, field: "email"),
         BodyCase(name: "lone surrogate escape", body: Data(#"{"email":"dup@example.com","password":"pass\ud800word1"}"#.utf8), status: .unprocessableContent, field: "password"),
@@ -82,6 +82,17 @@ struct InputHardeningTests {
             #expect(search.status == .ok)
             #expect(search.items.count == 1)
             #expect(search.headers[.link]?.contains("q=intro%20swift") == true)
+            // A next-page link repeats only the known parameters (cached pages serve everyone),
+            // percent-encoded down to ASCII.
+            let primed = try await client.call(.get, "/api/v1/courses?utm=x&limit=1")
+            let plain = try await client.call(.get, "/api/v1/courses?limit=1")
+            #expect(primed.headers[.link]?.contains("utm") == false)
+            #expect(primed.headers[.link] == plain.headers[.link])
+            _ = try await client.createCourse(token: token, title: "Cours d'été")
+            _ = try await client.createCourse(token: token, title: "Cours d'été 2")
+            let accented = try await client.call(.get, "/api/v1/courses?q=%C3%A9t%C3%A9&limit=1")
+            let link = try #require(accented.headers[.link])
+            #expect(link.contains("q=%C3%A9t%C3%A9") && link.allSatisfy(\.isASCII), "\(link)")
         }
     }
 
@@ -133,14 +144,22 @@ struct InputHardeningTests {
     func headsBeyondTheParserLimitAreRefusedOverASocket() async throws {
         try await withApp(.sqlite, framework: .live) { client in
             let port = try #require(client.port)
-            let hostile: [String] = [
+            // Heads over the parser's limit: the server answers 400 and closes with bytes unread,
+            // so the client may see the connection reset before it reads the answer.
+            let oversized: [String] = [
                 "GET /api/v1/courses?q=\(String(repeating: "a", count: 200_000)) HTTP/1.1\r\nHost: x\r\n\r\n",
                 "GET /health HTTP/1.1\r\nHost: x\r\nX-Long: \(String(repeating: "a", count: 200_000))\r\n\r\n",
+            ]
+            for request in oversized {
+                let answer = try await Self.exchange(Data(request.utf8), port: port)
+                #expect(answer.isEmpty || answer.hasPrefix("HTTP/1.1 4"), "\(request.prefix(40)) → \(answer.prefix(60))")
+            }
+            let malformed: [String] = [
                 "GET /health HTTP/1.1\r\nHost: x\r\nX-Bad: a\u{01}b\r\n\r\n",
                 "BREW /health HTTP/1.1\r\nHost: x\r\n\r\n",
                 "GET /health HTTP/9.9\r\nHost: x\r\n\r\n",
             ]
-            for request in hostile {
+            for request in malformed {
                 let answer = try await Self.exchange(Data(request.utf8), port: port)
                 #expect(answer.hasPrefix("HTTP/1.1 4"), "\(request.prefix(40)) → \(answer.prefix(60))")
             }

@@ -57,8 +57,9 @@ struct TokenTests {
     @Test func aRememberedTokenStillExpiresAndOnlyItselfIsRemembered() async throws {
         let service = await TokenService(secret: testSecret, lifetimeSeconds: 60)
         let user = User(id: UUID(), email: "a@example.com", passwordHash: "x", name: nil, role: .student, createdAt: Date(), updatedAt: Date())
-        // Issued 58.5 s ago with a 60 s lifetime: expires within the next two seconds.
-        let token = try await service.issue(for: user, now: Date().addingTimeInterval(-58.5)).accessToken
+        // Issued 57 s before the current whole second with a 60 s lifetime: expires 2 to 3 s from now.
+        let second = Date(timeIntervalSince1970: Date().timeIntervalSince1970.rounded(.down))
+        let token = try await service.issue(for: user, now: second.addingTimeInterval(-57)).accessToken
         #expect(try await service.verify(token) == Identity(userID: user.id, role: .student))
         #expect(try await service.verify(token) == Identity(userID: user.id, role: .student))
 
@@ -66,7 +67,7 @@ struct TokenTests {
         tampered[tampered.count - 2] = tampered[tampered.count - 2] == UInt8(ascii: "A") ? UInt8(ascii: "B") : UInt8(ascii: "A")
         await #expect(throws: AppError.self) { try await service.verify(String(decoding: tampered, as: UTF8.self)) }
 
-        try await Task.sleep(for: .milliseconds(2_100))
+        try await Task.sleep(until: .now + .seconds(second.addingTimeInterval(3.1).timeIntervalSinceNow), clock: .continuous)
         await #expect(throws: AppError.self) { try await service.verify(token) }
     }
 

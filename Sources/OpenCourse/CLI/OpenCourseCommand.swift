@@ -137,7 +137,7 @@ extension AppError: CustomStringConvertible {
     public var description: String {
         switch self {
         case .validation(let errors): return errors.map { "\($0.field): \($0.message)" }.joined(separator: "; ")
-        case .badRequest(let detail), .unauthorized(let detail), .forbidden(let detail), .notFound(let detail),
+        case .badRequest(let detail, _), .unauthorized(let detail), .forbidden(let detail), .notFound(let detail),
              .conflict(let detail), .unavailable(let detail), .rateLimited(let detail, _, _), .unsupportedMediaType(let detail):
             return detail
         }

@@ -12,8 +12,9 @@ public struct FieldError: Sendable, Equatable, Codable {
 /// The single error type that services throw. The HTTP layer maps each case to one status code
 /// and a problem details body; services never see HTTP types.
 public enum AppError: Error, Sendable, Equatable {
-    /// The request cannot be understood at all (malformed JSON, a cursor not issued by us).
-    case badRequest(String)
+    /// The request cannot be understood at all (malformed JSON, a cursor not issued by us);
+    /// `field` names the parameter when one is to blame.
+    case badRequest(String, field: FieldError? = nil)
     /// No valid credentials were presented.
     case unauthorized(String)
     /// Credentials are valid but the caller may not do this.

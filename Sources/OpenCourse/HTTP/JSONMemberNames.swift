@@ -4,44 +4,45 @@ import Foundation
 /// and Foundation's decoder silently keeps one of them; two different `email`s in one request
 /// would be ambiguous, so the API refuses them. Runs on a body that already parsed as JSON.
 enum JSONMemberNames {
-    /// The first repeated name, as a dotted path from the top object (`course.title`); nil if none.
+    private enum Container {
+        /// Names as bytes: Swift's String equality would take canonically equivalent names (`é`
+        /// and `e` + U+0301) for one, while JSON tells them apart.
+        case object(names: Set<[UInt8]>, expectingName: Bool, lastName: String?)
+        case array(index: Int)
+    }
+
+    /// The first repeated name, with the path to it (`extra[0].a`); nil if there is none.
     static func firstDuplicate(in data: Data) -> String? {
-        struct Object {
-            /// As bytes: Swift's String equality would take canonically equivalent names (`é`
-            /// and `e` + U+0301) for one, while JSON tells them apart.
-            var names: Set<[UInt8]> = []
-            var expectingName = true
-            var lastName: String?
-        }
-        // One entry per open container: an object, or nil for an array.
-        var stack: [Object?] = []
+        var stack: [Container] = []
+        let decoder = JSONDecoder()
         var index = data.startIndex
         while index < data.endIndex {
-            let byte = data[index]
-            switch byte {
+            switch data[index] {
             case UInt8(ascii: "\""):
                 let end = endOfString(in: data, from: index)
-                if var object = stack.last ?? nil, object.expectingName {
-                    let name = decodeName(data[index..<end])
-                    if !object.names.insert(Array(name.utf8)).inserted {
-                        return (stack.dropLast().compactMap { $0?.lastName } + [name]).joined(separator: ".")
+                if case .object(var names, true, _) = stack.last {
+                    let name = decodeName(data[index..<end], decoder: decoder)
+                    if !names.insert(Array(name.utf8)).inserted {
+                        return path(to: name, in: stack.dropLast())
                     }
-                    object.expectingName = false
-                    object.lastName = name
-                    stack[stack.count - 1] = object
+                    stack[stack.count - 1] = .object(names: names, expectingName: false, lastName: name)
                 }
                 index = end
                 continue
             case UInt8(ascii: "{"):
-                stack.append(Object())
+                stack.append(.object(names: [], expectingName: true, lastName: nil))
             case UInt8(ascii: "["):
-                stack.append(nil)
+                stack.append(.array(index: 0))
             case UInt8(ascii: "}"), UInt8(ascii: "]"):
                 _ = stack.popLast()
             case UInt8(ascii: ","):
-                if var object = stack.last ?? nil {
-                    object.expectingName = true
-                    stack[stack.count - 1] = object
+                switch stack.last {
+                case .object(let names, _, let lastName):
+                    stack[stack.count - 1] = .object(names: names, expectingName: true, lastName: lastName)
+                case .array(let position):
+                    stack[stack.count - 1] = .array(index: position + 1)
+                case nil:
+                    break
                 }
             default:
                 break
@@ -49,6 +50,18 @@ enum JSONMemberNames {
             index += 1
         }
         return nil
+    }
+
+    /// `a.b[2].name`: the names and positions of the containers around the repeated name.
+    private static func path(to name: String, in containers: ArraySlice<Container>) -> String {
+        var path = ""
+        for container in containers {
+            switch container {
+            case .object(_, _, let lastName): path += path.isEmpty ? (lastName ?? "") : "." + (lastName ?? "")
+            case .array(let position): path += "[\(position)]"
+            }
+        }
+        return path.isEmpty ? name : path + "." + name
     }
 
     /// The index just after the closing quote of the string that starts at `start`.
@@ -65,10 +78,10 @@ enum JSONMemberNames {
     }
 
     /// A name with escapes (`"\u0065mail"`) is compared by what it means, not how it is spelt.
-    private static func decodeName(_ token: Data) -> String {
-        if !token.contains(UInt8(ascii: "\\")), let plain = String(data: token.dropFirst().dropLast(), encoding: .utf8) {
-            return plain
+    private static func decodeName(_ token: Data, decoder: JSONDecoder) -> String {
+        if !token.contains(UInt8(ascii: "\\")) {
+            return String(decoding: token.dropFirst().dropLast(), as: UTF8.self)
         }
-        return (try? JSONDecoder().decode(String.self, from: token)) ?? String(decoding: token, as: UTF8.self)
+        return (try? decoder.decode(String.self, from: token)) ?? String(decoding: token, as: UTF8.self)
     }
 }

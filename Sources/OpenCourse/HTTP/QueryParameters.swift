@@ -20,7 +20,7 @@ struct QueryParameters: Sendable {
     }
 
     /// Reads the named parameters, each at most once; throws a 422 naming every bad one.
-    static func read(_ request: Request, _ names: [String]) throws -> [String: String] {
+    static func read(_ request: Request, _ names: [String]) throws -> KnownQuery {
         let parameters = QueryParameters(request.uri)
         var validator = Validator()
         var values: [String: String] = [:]
@@ -36,10 +36,24 @@ struct QueryParameters: Sendable {
             }
         }
         try validator.check()
-        return values
+        return KnownQuery(names: names, values: values)
     }
 
     private static func decode(_ text: Substring) -> String? {
         text.replacingOccurrences(of: "+", with: " ").removingPercentEncoding
+    }
+}
+
+/// The parameters a route knows, as sent and decoded.
+struct KnownQuery: Sendable {
+    let names: [String]
+    let values: [String: String]
+
+    subscript(name: String) -> String? { values[name] }
+
+    /// The given ones but the cursor, in the route's order: what a next-page link repeats, so
+    /// that the link depends on nothing else a client sent (a cached page serves many clients).
+    var filters: [(name: String, value: String)] {
+        names.filter { $0 != "cursor" }.compactMap { name in values[name].map { (name, $0) } }
     }
 }

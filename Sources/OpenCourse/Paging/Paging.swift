@@ -38,7 +38,10 @@ public struct Cursor: Sendable, Equatable {
         self.init(timestamp: Timestamp.fromMilliseconds(milliseconds), id: id)
     }
 
-    private static let invalid = AppError.badRequest("The cursor is not one this service issued; start again without it.")
+    private static let invalid = AppError.badRequest(
+        "The cursor is not one this service issued; start again without it.",
+        field: FieldError(field: "cursor", message: "is not one this service issued")
+    )
 }
 
 /// Which slice of a list to read: the one paging helper every list uses.

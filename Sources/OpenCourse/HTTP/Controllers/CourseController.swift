@@ -22,18 +22,20 @@ struct CourseController {
     @Sendable func list(_ request: Request, context: AppRequestContext) async throws -> Response {
         let parameters = try QueryParameters.read(request, ["limit", "cursor", "q", "createdBy"])
         let query = CatalogQuery(
-            page: ListQuery(limit: parameters["limit"], cursor: parameters["cursor"]),
+            page: ListQuery(parameters),
             q: parameters["q"],
             createdBy: parameters["createdBy"]
         )
         let catalogRequest = try courses.catalogRequest(query)
-        // The query as sent (an absent parameter apart from an empty one): the Link header repeats it.
-        let key = [query.page.limit, query.page.cursor, query.q, query.createdBy].map { $0.map { "=" + $0 } ?? "-" }.joined(separator: "&")
+        // Everything the cached representation depends on: the path and the known parameters as
+        // sent (absent apart from empty), which the Link header repeats.
+        let path = request.uri.path
+        let key = ([path] + parameters.names.map { parameters[$0].map { "=" + $0 } ?? "-" }).joined(separator: "&")
         let courses = self.courses
         return try await catalog.respond(to: request, key: .page(key)) {
             let page = try await courses.list(catalogRequest)
             return try CatalogResponses.representation(
-                of: PagedResponse.body(page, CourseRepresentation.init), link: PagedResponse.link(page, for: request)
+                of: PagedResponse.body(page, CourseRepresentation.init), link: PagedResponse.link(page, path: path, query: parameters)
             )
         }
     }
@@ -80,8 +82,9 @@ extension AppRequestContext {
 }
 
 extension ListQuery {
-    init(_ request: Request) throws {
-        let parameters = try QueryParameters.read(request, ["limit", "cursor"])
+    static let parameterNames = ["limit", "cursor"]
+
+    init(_ parameters: KnownQuery) {
         self.init(limit: parameters["limit"], cursor: parameters["cursor"])
     }
 }

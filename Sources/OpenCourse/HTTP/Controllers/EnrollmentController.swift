@@ -27,12 +27,14 @@ struct EnrollmentController {
     }
 
     @Sendable func mine(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<PageRepresentation<EnrolledCourseRepresentation>> {
-        let page = try await enrollments.enrollments(of: try context.requireIdentity(), try ListQuery(request))
-        return PagedResponse.make(page, for: request, EnrolledCourseRepresentation.init)
+        let query = try QueryParameters.read(request, ListQuery.parameterNames)
+        let page = try await enrollments.enrollments(of: try context.requireIdentity(), ListQuery(query))
+        return PagedResponse.make(page, for: request, query: query, EnrolledCourseRepresentation.init)
     }
 
     @Sendable func roster(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<PageRepresentation<RosterEntryRepresentation>> {
-        let page = try await enrollments.roster(by: try context.requireIdentity(), courseID: try context.courseID(), try ListQuery(request))
-        return PagedResponse.make(page, for: request, RosterEntryRepresentation.init)
+        let query = try QueryParameters.read(request, ListQuery.parameterNames)
+        let page = try await enrollments.roster(by: try context.requireIdentity(), courseID: try context.courseID(), ListQuery(query))
+        return PagedResponse.make(page, for: request, query: query, RosterEntryRepresentation.init)
     }
 }

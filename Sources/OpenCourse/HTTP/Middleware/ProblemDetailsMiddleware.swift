@@ -54,7 +54,7 @@ struct ProblemDetailsMiddleware: RouterMiddleware {
         switch error {
         case let error as AppError:
             switch error {
-            case .badRequest(let detail): return (.badRequest, detail, nil)
+            case .badRequest(let detail, let field): return (.badRequest, detail, field.map { [$0] })
             case .unauthorized(let detail): return (.unauthorized, detail, nil)
             case .forbidden(let detail): return (.forbidden, detail, nil)
             case .notFound(let detail): return (.notFound, detail, nil)
