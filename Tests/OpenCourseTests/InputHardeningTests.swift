@@ -120,10 +120,10 @@ struct InputHardeningTests {
     @Test func aKnownPathWithAnotherMethodIs405WithAllow() async throws {
         try await withApp(.sqlite) { client in
             let cases: [(HTTPRequest.Method, String, String)] = [
-                (.put, "/api/v1/courses", "GET, POST"),
-                (.delete, "/health", "GET"),
-                (.post, "/api/v1/courses/0191e0a6-0000-7000-8000-000000000000", "DELETE, GET, PATCH, PUT"),
-                (.patch, "/api/v1/users/me", "GET, PUT"),
+                (.put, "/api/v1/courses", "GET, HEAD, POST"),
+                (.delete, "/health", "GET, HEAD"),
+                (.post, "/api/v1/courses/0191e0a6-0000-7000-8000-000000000000", "DELETE, GET, HEAD, PATCH, PUT"),
+                (.patch, "/api/v1/users/me", "GET, HEAD, PUT"),
                 (.get, "/api/v1/auth/login", "POST"),
             ]
             for (method, path, allow) in cases {
@@ -132,6 +132,9 @@ struct InputHardeningTests {
                 #expect(response.headers[.allow] == allow, "\(method) \(path)")
                 #expect(response.isProblem)
             }
+            // HEAD is answered wherever GET is: the same status and headers, no body.
+            let head = try await client.call(.head, "/api/v1/courses")
+            #expect(head.status == .ok && head.body.isEmpty && head.headers[.eTag] != nil)
             // A route's own 404 (no such course) and an unknown path stay 404.
             #expect(try await client.call(.get, "/api/v1/courses/0191e0a6-0000-7000-8000-000000000000").status == .notFound)
             #expect(try await client.call(.post, "/api/v1/nothing").status == .notFound)

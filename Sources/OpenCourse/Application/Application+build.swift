@@ -115,7 +115,8 @@ func buildRouter(_ configuration: AppConfiguration, _ dependencies: Dependencies
     let enrollmentService = EnrollmentService(enrollments: SQLEnrollmentRepository(database: database), courses: courseService)
     let authentication = AuthenticationMiddleware(tokens: dependencies.tokens)
 
-    let router = Router(context: AppRequestContext.self)
+    // HEAD wherever there is GET (RFC 9110 9.3.2): the same headers, no body.
+    let router = Router(context: AppRequestContext.self, options: .autoGenerateHeadEndpoints)
     // Middleware wraps every route and the not-found responder, outermost first: observability
     // sees the final status; headers apply to errors too; problem details turn every error into a
     // response before those two see it.

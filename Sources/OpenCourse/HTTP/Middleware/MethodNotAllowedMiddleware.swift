@@ -10,7 +10,11 @@ struct MethodNotAllowedMiddleware: RouterMiddleware {
 
     init(routes: [Router<AppRequestContext>.RouteDescription]) {
         var byPath: [String: [HTTPRequest.Method]] = [:]
-        for route in routes { byPath[route.path.description, default: []].append(route.method) }
+        for route in routes {
+            byPath[route.path.description, default: []].append(route.method)
+            // The router answers HEAD for every GET (autoGenerateHeadEndpoints).
+            if route.method == .get { byPath[route.path.description, default: []].append(.head) }
+        }
         self.routes = byPath.map { path, methods in
             (path.split(separator: "/"), methods.sorted { $0.rawValue < $1.rawValue })
         }
