@@ -1,4 +1,4 @@
-# Shell helpers shared by scripts/scale-out-test.sh and scripts/db-fault-test.sh (sourced, bash 4+).
+# Shell helpers shared by the system-test scripts (sourced, bash 4+).
 #
 # The caller sets LOG_TAG (the prefix of its log lines) before sourcing. The PostgreSQL helpers
 # work on these globals, set by pg_prepare:
@@ -34,6 +34,12 @@ require_pg_bin() {
         apt_install postgresql
         PG_BIN=$(find_pg_bin)
     fi
+}
+
+# Sets BIN to $OPENCOURSE_BIN, else the debug build, and stops when it has not been built.
+require_app_binary() {
+    BIN=${OPENCOURSE_BIN:-.build/debug/opencourse}
+    [ -x "$BIN" ] || { log "$BIN not found: build it first (swift build)"; exit 1; }
 }
 
 # Copies the opencourse binary $1 and its resource bundle (which holds the migrations) into the
@@ -89,4 +95,84 @@ show_log_tails() {
         echo "----- last lines of $(basename "$file") -----" >&2
         tail -n 25 "$file" >&2
     done
+}
+
+# Stops the process $1, when set: SIGTERM, up to 5 s to exit, then SIGKILL. For clean-up traps.
+stop_pid_quietly() {
+    local pid=$1
+    [ -n "$pid" ] || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+}
+
+# --- one instance on its own throwaway PostgreSQL (db-fault, schemathesis and soak tests) -------
+#
+# single_instance_begin NAME BIN prepares everything but the instance: WORK (a temporary folder),
+# the clean-up trap, a snapshot of the binary BIN (APP), two free ports (PG_PORT, APP_PORT),
+# PostgreSQL started in PG_DIR, and DATABASE_URL and a fresh JWT_SECRET exported. The caller then
+# exports its own settings and calls single_instance_serve, runs its checks, adds what failed to
+# CHECK_FAILURES and ends with single_instance_verdict. A caller may redefine keep_report, which
+# the trap runs before WORK is removed, to copy out what it was asked to keep.
+LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+CHECK_FAILURES=()
+keep_report() { :; }
+show_logs() { show_log_tails "$WORK"/app.log "$PG_DIR"/server.log; }
+
+single_instance_begin() {
+    local name=$1 bin=$2
+    WORK=$(mktemp -d "/tmp/opencourse-$name.XXXXXX")
+    PG_DIR=$(mktemp -d /tmp/opencourse-pg.XXXXXX)  # apart from WORK: the postgres user owns it
+    APP_PID="" PG_STARTED="" AS_PG=()
+    trap single_instance_cleanup EXIT
+    trap 'exit 130' INT TERM
+    # A snapshot: a rebuild during the run must not swap the build under test.
+    snapshot_app "$bin" "$WORK/bin"
+    mapfile -t PORTS < <(python3 "$LIB_DIR/scale_out_driver.py" ports 2)
+    PG_PORT=${PORTS[0]} APP_PORT=${PORTS[1]}
+    PG_STARTED=1
+    pg_prepare "$PG_DIR" "$PG_PORT"
+    pg_start
+    log "PostgreSQL $(pg_version) on 127.0.0.1:$PG_PORT"
+    DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/postgres"
+    JWT_SECRET=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
+    export DATABASE_URL JWT_SECRET
+}
+
+# Starts `serve` on APP_PORT with the exported settings (log in WORK/app.log), waits for /ready.
+single_instance_serve() {
+    "$APP" serve --port "$APP_PORT" >"$WORK/app.log" 2>&1 &
+    APP_PID=$!
+    python3 "$LIB_DIR/scale_out_driver.py" wait-http "http://127.0.0.1:$APP_PORT/ready" --timeout 60 \
+        || { log "the instance did not answer /ready 200"; exit 1; }
+}
+
+single_instance_cleanup() {
+    local status=$?
+    trap - EXIT INT TERM
+    [ "$status" -eq 0 ] || show_logs
+    stop_pid_quietly "$APP_PID"
+    [ -z "$PG_STARTED" ] || pg_stop_quietly immediate
+    keep_report || true
+    rm -rf "$WORK" "$PG_DIR"
+    exit "$status"
+}
+
+# Adds the instance's own failures to CHECK_FAILURES (it died, or logged a 500, which it does as
+# "unexpected error"), prints each failed check and one line "NAME: PASS|FAIL SUMMARY", and exits
+# 0 only when nothing failed.
+single_instance_verdict() {
+    local name=$1 summary=$2 check unexpected
+    kill -0 "$APP_PID" 2>/dev/null || CHECK_FAILURES+=("the instance (pid $APP_PID) is no longer running")
+    unexpected=$(grep -c 'unexpected error' "$WORK/app.log" || true)
+    [ "$unexpected" -eq 0 ] || CHECK_FAILURES+=("the instance logged $unexpected 'unexpected error' lines (500s)")
+    for check in "${CHECK_FAILURES[@]}"; do log "FAILED CHECK: $check"; done
+    if [ "${#CHECK_FAILURES[@]}" -ne 0 ]; then
+        grep 'unexpected error' "$WORK/app.log" | head -n 5 >&2 || true
+        show_logs
+        echo "$name: FAIL $summary"
+        exit 1
+    fi
+    echo "$name: PASS $summary"
+    exit 0
 }

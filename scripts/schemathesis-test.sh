@@ -21,7 +21,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$(pwd)
-HELPER=(python3 "$REPO/scripts/scale_out_driver.py")   # ports, wait-http
 DOCUMENT="$REPO/Sources/OpenCourse/HTTP/OpenAPI/openapi.json"
 REQUIREMENTS="$REPO/scripts/requirements-schemathesis.txt"
 CONFIG="$REPO/scripts/schemathesis.toml"
@@ -33,11 +32,7 @@ source "$REPO/scripts/lib.sh"  # log, apt_install, PostgreSQL and binary snapsho
 # --- prerequisites ---------------------------------------------------------------------------
 
 require_pg_bin
-BIN=${OPENCOURSE_BIN:-.build/debug/opencourse}
-if [ ! -x "$BIN" ]; then
-    log "$BIN not found: build it first (swift build)"
-    exit 1
-fi
+require_app_binary
 
 # The virtualenv is reinstalled only when the pins differ from what it was installed from.
 if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
@@ -64,64 +59,23 @@ log "$("$VENV/bin/schemathesis" --version)"
 "$VENV/bin/openapi-spec-validator" "$DOCUMENT" >&2 \
     || { log "FAILED CHECK: $DOCUMENT is not a valid OpenAPI document"; exit 1; }
 
-# --- state and cleanup -----------------------------------------------------------------------
+# --- PostgreSQL and the instance --------------------------------------------------------------
 
-WORK=$(mktemp -d /tmp/opencourse-schemathesis.XXXXXX)
-PG_DIR=$(mktemp -d /tmp/opencourse-pg.XXXXXX)  # apart from WORK: the postgres user owns it
-APP_PID=""
-PG_STARTED=""
-AS_PG=()
-
-show_logs() { show_log_tails "$WORK"/app.log "$PG_DIR"/server.log; }
-
-cleanup() {
-    local status=$?
-    trap - EXIT INT TERM
-    [ "$status" -eq 0 ] || show_logs
-    # Everything below was started by this script; stop it by pid.
-    if [ -n "$APP_PID" ]; then
-        kill -TERM "$APP_PID" 2>/dev/null || true
-        for _ in $(seq 50); do kill -0 "$APP_PID" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$APP_PID" 2>/dev/null || true
-    fi
-    [ -z "$PG_STARTED" ] || pg_stop_quietly immediate
-    if [ -n "${SCHEMATHESIS_REPORT:-}" ] && [ -d "$WORK/report" ]; then
-        mkdir -p "$SCHEMATHESIS_REPORT" && cp -r "$WORK/report/." "$WORK/schemathesis.out" "$SCHEMATHESIS_REPORT/" || true
-    fi
-    rm -rf "$WORK" "$PG_DIR"
-    exit "$status"
+# Keeps the JUnit and NDJSON reports and the full output when SCHEMATHESIS_REPORT names a folder
+# (run by the clean-up trap).
+keep_report() {
+    [ -n "${SCHEMATHESIS_REPORT:-}" ] && [ -d "$WORK/report" ] || return 0
+    mkdir -p "$SCHEMATHESIS_REPORT" && cp -r "$WORK/report/." "$WORK/schemathesis.out" "$SCHEMATHESIS_REPORT/"
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# Snapshot the binary: a rebuild during the run must not swap the build under test.
-snapshot_app "$BIN" "$WORK/bin"
-
-mapfile -t PORTS < <("${HELPER[@]}" ports 2)
-PG_PORT=${PORTS[0]} APP_PORT=${PORTS[1]}
+single_instance_begin schemathesis "$BIN"
 BASE="http://127.0.0.1:$APP_PORT"
-
-# --- PostgreSQL (as in scripts/test.sh) ------------------------------------------------------
-
-PG_STARTED=1
-pg_prepare "$PG_DIR" "$PG_PORT"
-pg_start
-log "PostgreSQL $(pg_version) on 127.0.0.1:$PG_PORT"
-
-# --- the instance ----------------------------------------------------------------------------
-
-DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/postgres"
-JWT_SECRET=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
 # The fuzzer is one client address sending thousands of requests, registrations and failed
 # sign-ins: the per-client bucket is off and the attempt limits are out of its reach. bcrypt at
 # its cheapest cost keeps the many registrations and sign-ins fast. No drain: nothing here
 # needs it.
-export DATABASE_URL JWT_SECRET BCRYPT_COST=4 LOG_LEVEL=warning RATE_LIMIT_RPS=0 \
+export BCRYPT_COST=4 LOG_LEVEL=warning RATE_LIMIT_RPS=0 \
     REGISTER_MAX_PER_WINDOW=1000000 LOGIN_MAX_FAILURES=1000000 SHUTDOWN_DRAIN_SECONDS=0
-"$APP" serve --port "$APP_PORT" >"$WORK/app.log" 2>&1 &
-APP_PID=$!
-"${HELPER[@]}" wait-http "$BASE/ready" --timeout 60 \
-    || { log "the instance did not answer /ready 200"; exit 1; }
+single_instance_serve
 log "instance on port $APP_PORT (pid $APP_PID)"
 
 # The document the instance serves must be the one in the repository.
@@ -171,18 +125,5 @@ done
 
 # --- verdict ---------------------------------------------------------------------------------
 
-CHECK_FAILURES=()
 [ "$RUN_RC" -eq 0 ] || CHECK_FAILURES+=("schemathesis reported failures or errors (exit status $RUN_RC)")
-kill -0 "$APP_PID" 2>/dev/null || CHECK_FAILURES+=("the instance (pid $APP_PID) is no longer running")
-UNEXPECTED=$(grep -c 'unexpected error' "$WORK/app.log" || true)
-[ "$UNEXPECTED" -eq 0 ] || CHECK_FAILURES+=("the instance logged $UNEXPECTED 'unexpected error' lines (500s)")
-
-VERDICT=PASS
-for check in "${CHECK_FAILURES[@]}"; do log "FAILED CHECK: $check"; done
-if [ "${#CHECK_FAILURES[@]}" -ne 0 ]; then
-    VERDICT=FAIL
-    grep 'unexpected error' "$WORK/app.log" | head -n 5 >&2 || true
-    show_logs
-fi
-echo "schemathesis: $VERDICT"
-[ "$VERDICT" = PASS ] && exit 0 || exit 1
+single_instance_verdict schemathesis ""

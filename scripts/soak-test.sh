@@ -30,7 +30,6 @@ set -euo pipefail
 CALLER=$(pwd)  # relative --binary and --report paths are the caller's
 cd "$(dirname "$0")/.."
 REPO=$(pwd)
-HELPER=(python3 "$REPO/scripts/scale_out_driver.py")   # ports, wait-http
 FAULT=(python3 "$REPO/scripts/db_fault_driver.py")     # log-kinds
 DRIVER=(python3 "$REPO/scripts/soak_driver.py")        # the load and the checks
 
@@ -67,66 +66,21 @@ if [ ! -x "$BIN" ]; then
     swift build --product opencourse
 fi
 
-# --- state and cleanup -----------------------------------------------------------------------
+# --- PostgreSQL and the instance --------------------------------------------------------------
 
-WORK=$(mktemp -d /tmp/opencourse-soak.XXXXXX)
-PG_DIR=$(mktemp -d /tmp/opencourse-pg.XXXXXX)  # apart from WORK: the postgres user owns it
-APP_PID=""
-PG_STARTED=""
-AS_PG=()
-
-show_logs() { show_log_tails "$WORK"/app.log "$PG_DIR"/server.log; }
-
-cleanup() {
-    local status=$?
-    trap - EXIT INT TERM
-    [ "$status" -eq 0 ] || show_logs
-    # Everything below was started by this script; stop it by pid.
-    if [ -n "$APP_PID" ]; then
-        kill -TERM "$APP_PID" 2>/dev/null || true
-        for _ in $(seq 50); do kill -0 "$APP_PID" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$APP_PID" 2>/dev/null || true
-    fi
-    [ -z "$PG_STARTED" ] || pg_stop_quietly immediate
-    if [ -n "$REPORT" ] && [ -s "$WORK/report.json" ]; then
-        cp "$WORK/report.json" "$REPORT" || true
-    fi
-    rm -rf "$WORK" "$PG_DIR"
-    exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# Snapshot the binary: a rebuild during the run must not swap the build under test.
-snapshot_app "$BIN" "$WORK/bin"
-
-mapfile -t PORTS < <("${HELPER[@]}" ports 2)
-PG_PORT=${PORTS[0]} APP_PORT=${PORTS[1]}
-
-# --- PostgreSQL (as in scripts/test.sh) ------------------------------------------------------
-
-PG_STARTED=1
-pg_prepare "$PG_DIR" "$PG_PORT"
-pg_start
-log "PostgreSQL $(pg_version) on 127.0.0.1:$PG_PORT"
-
-# --- the instance ----------------------------------------------------------------------------
-
-DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/postgres"
-JWT_SECRET=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
+# Keeps the JSON report when --report names a file (run by the clean-up trap).
+keep_report() { [ -z "$REPORT" ] || [ ! -s "$WORK/report.json" ] || cp "$WORK/report.json" "$REPORT"; }
+single_instance_begin soak "$BIN"
 # BCRYPT_COST=4 is the least the configuration accepts: registrations, sign-ins and password
 # changes are a third of the mix. All clients share one address, so the per-address limits
 # (token bucket, registrations, failed sign-ins: the mix signs in with wrong passwords on
 # purpose) are lifted; tokens must outlive the run. The catalog cache holds 1,000 entries, not
 # 10,000: it fills during the warm-up and then evicts all the time (eviction is soaked too), so
 # its filling cannot pass for a leak in the memory check.
-export DATABASE_URL JWT_SECRET BCRYPT_COST=4 LOG_LEVEL=warning RATE_LIMIT_RPS=0 \
+export BCRYPT_COST=4 LOG_LEVEL=warning RATE_LIMIT_RPS=0 \
     REGISTER_MAX_PER_WINDOW=1000000 LOGIN_MAX_FAILURES=1000000 CATALOG_CACHE_ENTRIES=1000 \
     JWT_TTL_SECONDS=$((SECONDS_TO_RUN + 3600)) SHUTDOWN_DRAIN_SECONDS=0
-"$APP" serve --port "$APP_PORT" >"$WORK/app.log" 2>&1 &
-APP_PID=$!
-"${HELPER[@]}" wait-http "http://127.0.0.1:$APP_PORT/ready" --timeout 60 \
-    || { log "the instance did not answer /ready 200"; exit 1; }
+single_instance_serve
 log "instance on port $APP_PORT (pid $APP_PID); $CLIENTS clients for ${SECONDS_TO_RUN}s"
 
 # --- the load and the checks -----------------------------------------------------------------
@@ -138,12 +92,7 @@ DRIVER_RC=0
 
 # --- verdict ---------------------------------------------------------------------------------
 
-CHECK_FAILURES=()
 [ "$DRIVER_RC" -eq 0 ] || CHECK_FAILURES+=("the load or its checks failed (exit status $DRIVER_RC)")
-kill -0 "$APP_PID" 2>/dev/null || CHECK_FAILURES+=("the instance (pid $APP_PID) is no longer running")
-# A 500 is logged as "unexpected error" (with its cause).
-UNEXPECTED=$(grep -c 'unexpected error' "$WORK/app.log" || true)
-[ "$UNEXPECTED" -eq 0 ] || CHECK_FAILURES+=("the instance logged $UNEXPECTED 'unexpected error' lines")
 if [ -s "$WORK/app.log" ]; then
     log "instance log: $(wc -l <"$WORK/app.log") lines (LOG_LEVEL=warning), most frequent:"
     "${FAULT[@]}" log-kinds "$WORK/app.log" | sed 's/^/    /' >&2
@@ -151,9 +100,4 @@ fi
 
 SUMMARY="no report"
 [ ! -s "$WORK/report.json" ] || SUMMARY=$("${DRIVER[@]}" summary "$WORK/report.json")
-
-VERDICT=PASS
-for check in "${CHECK_FAILURES[@]}"; do log "FAILED CHECK: $check"; done
-if [ "${#CHECK_FAILURES[@]}" -ne 0 ]; then VERDICT=FAIL; show_logs; fi
-echo "soak: $VERDICT $SUMMARY"
-[ "$VERDICT" = PASS ] && exit 0 || exit 1
+single_instance_verdict soak "$SUMMARY"

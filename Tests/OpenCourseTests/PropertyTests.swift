@@ -16,16 +16,11 @@ struct PropertyTests {
         try await withApp(database) { client in
             await propertyCheck(count: 150, input: RegistrationCase.generator) { registration in
                 let response = try await client.call(.post, "/api/v1/auth/register", json: registration.body)
-                if registration.invalid.isEmpty {
-                    #expect(response.status == .created, "\(registration.body): \(String(decoding: response.body, as: UTF8.self))")
+                if Self.expectCreatedOrNamed(response, invalid: registration.invalid, body: registration.body) {
                     let user = response.object("user")
                     #expect(user?["email"] as? String == registration.storedEmail)
                     #expect(user?["role"] as? String == registration.storedRole)
                     #expect((user?["name"] as? String) == registration.storedName)
-                } else {
-                    #expect(response.status == .unprocessableContent, "\(registration.body)")
-                    #expect(response.isProblem)
-                    #expect(response.errorFields == registration.invalid, "\(registration.body)")
                 }
             }
         }
@@ -37,17 +32,25 @@ struct PropertyTests {
             let (token, _) = try await client.register(role: "instructor")
             await propertyCheck(count: 150, input: CourseCase.generator) { course in
                 let response = try await client.call(.post, "/api/v1/courses", json: course.body, token: token)
-                if course.invalid.isEmpty {
-                    #expect(response.status == .created, "\(course.body): \(String(decoding: response.body, as: UTF8.self))")
+                if Self.expectCreatedOrNamed(response, invalid: course.invalid, body: course.body) {
                     #expect(response.string("title") == course.storedTitle)
                     #expect(response.json?["description"] as? String == course.storedDescription)
-                } else {
-                    #expect(response.status == .unprocessableContent, "\(course.body)")
-                    #expect(response.isProblem)
-                    #expect(response.errorFields == course.invalid, "\(course.body)")
                 }
             }
         }
+    }
+
+    /// Valid input (no invalid fields) must be created; invalid input must be a 422 problem naming
+    /// exactly the invalid fields. True when the input was valid and was created.
+    static func expectCreatedOrNamed(_ response: APIResponse, invalid: Set<String>, body: [String: any Sendable]) -> Bool {
+        guard invalid.isEmpty else {
+            #expect(response.status == .unprocessableContent, "\(body)")
+            #expect(response.isProblem)
+            #expect(response.errorFields == invalid, "\(body)")
+            return false
+        }
+        #expect(response.status == .created, "\(body): \(String(decoding: response.body, as: UTF8.self))")
+        return response.status == .created
     }
 
     // MARK: Paging
