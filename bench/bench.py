@@ -810,7 +810,8 @@ def parse_args(argv=None):
     p.add_argument("--rounds", type=int, default=3, help="measured runs per scenario, reported as the median (default 3)")
     p.add_argument("--scenarios", default=",".join(SCENARIOS), help=f"comma-separated, from: {','.join(SCENARIOS)}")
     p.add_argument("--bcrypt-cost", type=int, default=8, help="BCRYPT_COST (default 8; the service's default is 12)")
-    p.add_argument("--db-pool-size", type=int, default=20, help="DB_POOL_SIZE (default 20)")
+    p.add_argument("--db-pool-size", type=int, default=10,
+                   help="DB_POOL_SIZE (default 10, the service's: on 2 cores 8 to 12 serve as fast as 20 in ~20 MiB less)")
     p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                    help="extra environment for the server, applied last (repeatable)")
     p.add_argument("--instructors", type=int, default=20)
