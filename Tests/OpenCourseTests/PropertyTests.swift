@@ -310,8 +310,3 @@ extension Array {
         stride(from: 0, to: count, by: Swift.max(1, size)).map { Array(self[$0..<Swift.min($0 + size, count)]) }
     }
 }
-
-extension CharacterSet {
-    /// RFC 3986's unreserved characters, ASCII only (`.alphanumerics` includes `é`).
-    static let urlUnreserved = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
-}

@@ -9,9 +9,9 @@ import HummingbirdCore
 /// like unknown body fields.
 struct QueryParameters: Sendable {
     /// In order of appearance; a nil value could not be decoded.
-    let items: [(name: String, value: String?)]
+    private let items: [(name: String, value: String?)]
 
-    init(_ uri: URI) {
+    private init(_ uri: URI) {
         items = (uri.query ?? "").split(separator: "&", omittingEmptySubsequences: true).compactMap { pair in
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             guard let name = Self.decode(parts[0]) else { return nil }
@@ -56,4 +56,10 @@ struct KnownQuery: Sendable {
     var filters: [(name: String, value: String)] {
         names.filter { $0 != "cursor" }.compactMap { name in values[name].map { (name, $0) } }
     }
+}
+
+extension CharacterSet {
+    /// RFC 3986's unreserved characters, ASCII only (`.alphanumerics` would let `é` through raw):
+    /// what a query value may hold unencoded in a link this service writes.
+    static let urlUnreserved = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 }

@@ -24,10 +24,7 @@ enum PagedResponse {
         }
     }
 
-    /// Unreserved ASCII only (RFC 3986 2.3): `CharacterSet.alphanumerics` would let `é` through raw.
-    private static let allowed = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
-
     private static func escape(_ text: String) -> String {
-        text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
+        text.addingPercentEncoding(withAllowedCharacters: .urlUnreserved) ?? text
     }
 }
