@@ -57,7 +57,11 @@ let package = Package(
         ),
         .executableTarget(
             name: "opencourse",
-            dependencies: ["OpenCourse"],
+            dependencies: [
+                "OpenCourse",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

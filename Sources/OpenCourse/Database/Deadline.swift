@@ -20,7 +20,8 @@ func withDeadline<Result: Sendable>(
         let work = Task {
             do { race.finish(.success(try await operation())) } catch { race.finish(.failure(error)) }
         }
-        let timer = MultiThreadedEventLoopGroup.singleton.next().scheduleTask(in: .nanoseconds(Int64(seconds * 1e9))) {
+        // `any()` is the current loop when called on one: no other thread to wake to arm or cancel.
+        let timer = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: .nanoseconds(Int64(seconds * 1e9))) {
             if race.finish(.failure(DatabaseTimeoutError(seconds: seconds))) { work.cancel() }
         }
         race.onFinish { timer.cancel() }
