@@ -17,6 +17,8 @@ public protocol DatabaseBackend: Sendable {
     func withTransaction<Result: Sendable>(
         _ body: @Sendable (any SQLDatabase) async throws -> Result
     ) async throws -> Result
+    /// The rows of a statement with fixed text and the given values for `$1`…`$n`.
+    func run<Statement: PreparedStatement>(_ statement: Statement.Type, _ values: [StatementValue]) async throws -> [any SQLRow]
     /// Long-running services (connection pools, closers) to run alongside the application.
     var services: [any Service] { get }
 }

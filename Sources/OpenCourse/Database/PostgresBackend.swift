@@ -32,6 +32,28 @@ public struct PostgresBackend: DatabaseBackend {
 
     public var services: [any Service] { [client] }
 
+    public func run<Statement: PreparedStatement>(
+        _ statement: Statement.Type, _ values: [StatementValue]
+    ) async throws -> [any SQLRow] {
+        let logger = self.logger
+        return try await PostgresClientSQLDatabase(client: client, logger: logger, timeoutSeconds: timeoutSeconds, metrics: metrics)
+            .withLeasedConnection { connection in
+                do {
+                    var rows: [any SQLRow] = []
+                    for try await row in try await connection.execute(NamedStatement<Statement>(values: values), logger: logger) {
+                        rows.append(row.sql())
+                    }
+                    return rows
+                } catch let error as PSQLError where NamedStatement<Statement>.failedToPrepare(error) {
+                    // PostgresNIO keeps a failed preparation for the connection's lifetime (a
+                    // request that came before the migrations would break the statement on that
+                    // connection for good): close it, and the pool opens a fresh one.
+                    try? await connection.close()
+                    throw error
+                }
+            }
+    }
+
     public func withTransaction<Result: Sendable>(
         _ body: @Sendable (any SQLDatabase) async throws -> Result
     ) async throws -> Result {
@@ -67,16 +89,26 @@ struct PostgresClientSQLDatabase: SQLDatabase {
     }
 
     func execute(sql query: any SQLExpression, _ onRow: @escaping @Sendable (any SQLRow) -> Void) async throws {
-        let (client, logger, metrics) = (self.client, self.logger, self.metrics)
-        try await withDeadline(seconds: timeoutSeconds) {
+        let logger = self.logger
+        try await withLeasedConnection { connection in
+            try await connection.sql(queryLogLevel: nil, logger: logger).execute(sql: query, onRow)
+        }
+    }
+
+    /// Runs `body` on a pooled connection within the deadline, counting the lease in the metrics.
+    func withLeasedConnection<Result: Sendable>(
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        let (client, metrics) = (self.client, self.metrics)
+        return try await withDeadline(seconds: timeoutSeconds) {
             metrics?.connectionRequested()
             var leased = false
             do {
-                try await client.withConnection { connection in
+                return try await client.withConnection { connection in
                     leased = true
                     metrics?.connectionLeased()
                     defer { metrics?.connectionReturned() }
-                    try await connection.sql(queryLogLevel: nil, logger: logger).execute(sql: query, onRow)
+                    return try await body(connection)
                 }
             } catch {
                 if !leased { metrics?.connectionNotLeased() }
@@ -89,5 +121,35 @@ struct PostgresClientSQLDatabase: SQLDatabase {
         try await client.withConnection { connection in
             try await closure(connection.sql(queryLogLevel: nil, logger: logger))
         }
+    }
+}
+
+/// A `PreparedStatement` as PostgresNIO prepares it: by name, once per connection.
+private struct NamedStatement<Statement: PreparedStatement>: PostgresPreparedStatement {
+    typealias Row = PostgresRow
+    static var name: String { "opencourse." + String(describing: Statement.self) }
+    static var sql: String { Statement.sql }
+    let values: [StatementValue]
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: values.count)
+        for value in values {
+            switch value {
+            case .uuid(let value): bindings.append(value)
+            case .text(let value?): bindings.append(value)
+            case .text(nil): bindings.appendNull()
+            case .timestamp(let value): bindings.append(value)
+            }
+        }
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }
+
+    /// Errors that PostgreSQL raises when it parses or plans a statement (SQLSTATE classes 42,
+    /// syntax or undefined objects, and 0A, such as a cached plan whose result type changed).
+    static func failedToPrepare(_ error: PSQLError) -> Bool {
+        guard let state = error.serverInfo?[.sqlState] else { return false }
+        return state.hasPrefix("42") || state.hasPrefix("0A")
     }
 }

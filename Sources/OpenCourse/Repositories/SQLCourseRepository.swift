@@ -9,22 +9,31 @@ public struct SQLCourseRepository: CourseRepository {
         self.database = database
     }
 
-    static let columns: SQLQueryString = "id, title, description, created_by, created_at, updated_at"
+    static let columns = "id, title, description, created_by, created_at, updated_at"
+
+    enum InsertCourse: PreparedStatement {
+        static let sql = """
+            INSERT INTO courses (id, title, description, created_by, created_at, updated_at)
+            VALUES ($1, $2, $3, $4, $5, $6)
+            """
+    }
+
+    enum CourseByID: PreparedStatement {
+        static let sql = "SELECT \(SQLCourseRepository.columns) FROM courses WHERE id = $1"
+    }
 
     public func create(_ course: Course) async throws -> Course {
-        try await database.mapFailures {
-            try await database.sql.raw("""
-                INSERT INTO courses (id, title, description, created_by, created_at, updated_at)
-                VALUES (\(bind: course.id), \(bind: course.title), \(bind: course.description),
-                        \(bind: course.createdBy), \(bind: course.createdAt), \(bind: course.updatedAt))
-                """).run()
+        _ = try await database.mapFailures {
+            try await database.run(InsertCourse.self, [
+                .uuid(course.id), .text(course.title), .text(course.description),
+                .uuid(course.createdBy), .timestamp(course.createdAt), .timestamp(course.updatedAt),
+            ])
         }
         return course
     }
 
     public func find(id: UUID) async throws -> Course? {
-        try await database.sql.raw("SELECT \(Self.columns) FROM courses WHERE id = \(bind: id)")
-            .first().map { try Self.course(from: $0) }
+        try await database.run(CourseByID.self, [.uuid(id)]).first.map { try Self.course(from: $0) }
     }
 
     public func list(filter: CourseFilter, page: PageRequest) async throws -> [Course] {
@@ -41,7 +50,7 @@ public struct SQLCourseRepository: CourseRepository {
         if let after = page.after {
             conditions.append("(created_at, id) < (\(bind: after.timestamp), \(bind: after.id))")
         }
-        var query: SQLQueryString = "SELECT \(Self.columns) FROM courses"
+        var query: SQLQueryString = "SELECT \(unsafeRaw: Self.columns) FROM courses"
         if !conditions.isEmpty {
             query += " WHERE " + conditions.joined(separator: " AND ")
         }
@@ -54,7 +63,7 @@ public struct SQLCourseRepository: CourseRepository {
             UPDATE courses SET title = \(bind: course.title), description = \(bind: course.description),
                 updated_at = \(bind: course.updatedAt)
             WHERE id = \(bind: course.id)
-            RETURNING \(Self.columns)
+            RETURNING \(unsafeRaw: Self.columns)
             """).first().map { try Self.course(from: $0) }
     }
 

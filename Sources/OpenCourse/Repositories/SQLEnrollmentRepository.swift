@@ -9,33 +9,40 @@ public struct SQLEnrollmentRepository: EnrollmentRepository {
         self.database = database
     }
 
-    private static let columns: SQLQueryString = "id, user_id, course_id, enrolled_at"
+    private static let columns = "id, user_id, course_id, enrolled_at"
+
+    enum InsertEnrollment: PreparedStatement {
+        // One statement: the unique pair makes concurrent attempts insert once, and the EXISTS
+        // turns an unknown course into "no row" rather than a foreign key error.
+        static let sql = """
+            INSERT INTO enrollments (id, user_id, course_id, enrolled_at)
+            SELECT $1, $2, $3, $4
+            WHERE EXISTS (SELECT 1 FROM courses WHERE id = $3)
+            ON CONFLICT (user_id, course_id) DO NOTHING
+            RETURNING \(SQLEnrollmentRepository.columns)
+            """
+    }
+
+    enum EnrollmentOfUserInCourse: PreparedStatement {
+        static let sql = "SELECT \(SQLEnrollmentRepository.columns) FROM enrollments WHERE user_id = $1 AND course_id = $2"
+    }
 
     public func enroll(_ enrollment: Enrollment) async throws -> (enrollment: Enrollment, created: Bool)? {
         do {
-            // One statement: the unique pair makes concurrent attempts insert once, and the EXISTS
-            // turns an unknown course into "no row" rather than a foreign key error.
             let inserted = try await database.mapFailures {
-                try await database.sql.raw("""
-                    INSERT INTO enrollments (id, user_id, course_id, enrolled_at)
-                    SELECT \(bind: enrollment.id), \(bind: enrollment.userID), \(bind: enrollment.courseID), \(bind: enrollment.enrolledAt)
-                    WHERE EXISTS (SELECT 1 FROM courses WHERE id = \(bind: enrollment.courseID))
-                    ON CONFLICT (user_id, course_id) DO NOTHING
-                    RETURNING \(Self.columns)
-                    """).first()
+                try await database.run(InsertEnrollment.self, [
+                    .uuid(enrollment.id), .uuid(enrollment.userID), .uuid(enrollment.courseID), .timestamp(enrollment.enrolledAt),
+                ])
             }
-            if let inserted {
+            if let inserted = inserted.first {
                 return (try Self.enrollment(from: inserted), true)
             }
         } catch RepositoryError.missingReference {
             // The course (or user) was deleted between the check and the insert.
             return nil
         }
-        let existing = try await database.sql.raw("""
-            SELECT \(Self.columns) FROM enrollments
-            WHERE user_id = \(bind: enrollment.userID) AND course_id = \(bind: enrollment.courseID)
-            """).first()
-        return try existing.map { (try Self.enrollment(from: $0), false) }
+        let existing = try await database.run(EnrollmentOfUserInCourse.self, [.uuid(enrollment.userID), .uuid(enrollment.courseID)])
+        return try existing.first.map { (try Self.enrollment(from: $0), false) }
     }
 
     public func unenroll(userID: UUID, courseID: UUID) async throws -> Bool {

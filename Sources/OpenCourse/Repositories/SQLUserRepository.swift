@@ -9,7 +9,7 @@ public struct SQLUserRepository: UserRepository {
         self.database = database
     }
 
-    private static let columns: SQLQueryString = "id, email, password_hash, name, role, created_at, updated_at"
+    private static let columns = "id, email, password_hash, name, role, created_at, updated_at"
 
     public func create(_ user: User) async throws -> User {
         try await database.mapFailures {
@@ -22,14 +22,20 @@ public struct SQLUserRepository: UserRepository {
         return user
     }
 
+    enum UserByID: PreparedStatement {
+        static let sql = "SELECT \(SQLUserRepository.columns) FROM users WHERE id = $1"
+    }
+
+    enum UserByEmail: PreparedStatement {
+        static let sql = "SELECT \(SQLUserRepository.columns) FROM users WHERE email = $1"
+    }
+
     public func find(id: UUID) async throws -> User? {
-        try await database.sql.raw("SELECT \(Self.columns) FROM users WHERE id = \(bind: id)")
-            .first().map(Self.user(from:))
+        try await database.run(UserByID.self, [.uuid(id)]).first.map(Self.user(from:))
     }
 
     public func find(email: String) async throws -> User? {
-        try await database.sql.raw("SELECT \(Self.columns) FROM users WHERE email = \(bind: email)")
-            .first().map(Self.user(from:))
+        try await database.run(UserByEmail.self, [.text(email)]).first.map(Self.user(from:))
     }
 
     public func update(_ user: User) async throws -> User? {
@@ -38,7 +44,7 @@ public struct SQLUserRepository: UserRepository {
                 UPDATE users SET email = \(bind: user.email), password_hash = \(bind: user.passwordHash),
                     name = \(bind: user.name), role = \(bind: user.role.rawValue), updated_at = \(bind: user.updatedAt)
                 WHERE id = \(bind: user.id)
-                RETURNING \(Self.columns)
+                RETURNING \(unsafeRaw: Self.columns)
                 """).first().map(Self.user(from:))
         }
     }
@@ -52,7 +58,7 @@ public struct SQLUserRepository: UserRepository {
                         \(bind: candidate.name), 'admin', \(bind: candidate.createdAt), \(bind: candidate.updatedAt))
                 ON CONFLICT (email) DO UPDATE SET role = 'admin', password_hash = excluded.password_hash,
                     updated_at = excluded.updated_at
-                RETURNING \(Self.columns)
+                RETURNING \(unsafeRaw: Self.columns)
                 """).first()
         }
         guard let row else { throw RepositoryError.missingReference }
