@@ -1,7 +1,6 @@
 import Foundation
 import Logging
 import ServiceLifecycle
-import SQLKit
 import Synchronization
 
 /// Tells the other instances on the same PostgreSQL which courses changed: the local cache is
@@ -44,6 +43,10 @@ final class CatalogChangeBroadcaster: CatalogChangeObserver, Service, Sendable {
         await sendPending()
     }
 
+    enum Notify: PreparedStatement {
+        static let sql = "SELECT pg_notify($1, $2)"
+    }
+
     private func sendPending() async {
         let ids = pending.withLock { ids in
             defer { ids.removeAll() }
@@ -54,7 +57,7 @@ final class CatalogChangeBroadcaster: CatalogChangeObserver, Service, Sendable {
             let end = min(start + Self.idsPerNotification, ids.endIndex)
             let payload = ids[start..<end].map(\.apiString).joined(separator: ",")
             do {
-                try await database.sql.raw("SELECT pg_notify(\(bind: CatalogChangeListener.channel), \(bind: payload))").run()
+                _ = try await database.run(Notify.self, [.text(CatalogChangeListener.channel), .text(payload)])
             } catch {
                 logger.warning("could not notify other instances of catalog changes", metadata: ["error": "\(error)"])
             }
