@@ -224,8 +224,10 @@ struct CatalogCase: Sendable, CustomStringConvertible {
 enum Texts {
     /// Pieces of text: one code point each, but for a letter with a combining accent (two code
     /// points, one Swift Character), which tells code points from characters.
+    /// The spaces beyond ASCII (no-break, em, ideographic) check that trimming uses Unicode's
+    /// white space, as Foundation's `.whitespacesAndNewlines` (the expected values) does.
     static let pieces: [String] = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,-'!?éüßçñ中文字😀🎓").map(String.init)
-        + ["e\u{301}", "a\u{308}"]
+        + ["e\u{301}", "a\u{308}", "\u{A0}", "\u{2003}", "\u{3000}"]
 
     static func length(in range: ClosedRange<Int>, using rng: inout any SeededRandomNumberGenerator) -> Int {
         switch Int.random(in: 0..<4, using: &rng) {

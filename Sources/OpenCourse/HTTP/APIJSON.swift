@@ -71,7 +71,11 @@ public enum APIJSON {
 
     /// `application/json`, or any `+json` type, with or without parameters.
     static func isJSON(contentType: String) -> Bool {
-        let type = contentType.split(separator: ";", maxSplits: 1).first?.trimmingCharacters(in: .whitespaces).lowercased() ?? ""
+        // Media types are ASCII and case-insensitive; HTTP's optional white space is SP and HTAB.
+        var trimmed = contentType.prefix { $0 != ";" }
+        while trimmed.first == " " || trimmed.first == "\t" { trimmed.removeFirst() }
+        while trimmed.last == " " || trimmed.last == "\t" { trimmed.removeLast() }
+        let type = String(trimmed).asciiLowercased()
         return type == "application/json" || (type.hasPrefix("application/") && type.hasSuffix("+json"))
     }
 

@@ -50,7 +50,7 @@ public struct Validator: Sendable {
     /// Validates a plain string (a query parameter, say); nil when invalid, with an error recorded.
     mutating func text(_ raw: String, field: String, rule: TextRule) -> String? {
         var value = raw
-        if rule.trimmed { value = value.trimmingCharacters(in: .whitespacesAndNewlines) }
+        if rule.trimmed { value = value.trimmingWhitespace() }
         if rule.lowercased { value = value.asciiLowercased() }
         if value.unicodeScalars.contains(where: { Self.isForbiddenControl($0, lineBreaksAllowed: rule.lineBreaksAllowed) }) {
             fail(field, "must not contain control characters")
