@@ -9,6 +9,47 @@ struct PreparedStatementTests {
         static let sql = "SELECT $2 AS b, $1 AS a, $1 AS again"
     }
 
+    enum TenValues: PreparedStatement {
+        static let sql = "SELECT $10 AS j, $1 AS a, $2 AS b, $3 AS c, $4 AS d, $5 AS e, $6 AS f, $7 AS g, $8 AS h, $9 AS i"
+    }
+
+    enum NullableText: PreparedStatement {
+        static let sql = "SELECT CAST($1 AS TEXT) AS value"
+    }
+
+    /// Every statement the service prepares.
+    static let shipped: [any PreparedStatement.Type] = [
+        SQLUserRepository.UserByID.self, SQLUserRepository.UserByEmail.self,
+        SQLCourseRepository.InsertCourse.self, SQLCourseRepository.CourseByID.self,
+        SQLEnrollmentRepository.InsertEnrollment.self, SQLEnrollmentRepository.EnrollmentOfUserInCourse.self,
+        CatalogChangeBroadcaster.Notify.self,
+    ]
+
+    private static func name<Statement: PreparedStatement>(_: Statement.Type) -> String { NamedStatement<Statement>.name }
+
+    /// PostgreSQL keeps prepared statements by name, and cuts names at 63 bytes.
+    @Test func statementNamesAreDistinctAndFitPostgreSQL() {
+        let names = Self.shipped.map { Self.name($0) }
+        #expect(Set(names).count == names.count, "\(names)")
+        #expect(names.allSatisfy { $0.utf8.count <= 63 && $0.hasPrefix("OpenCourse.") }, "\(names)")
+    }
+
+    @Test(arguments: TestDatabase.allCases)
+    func tenValuesAndANullFirst(database: TestDatabase) async throws {
+        try await withDatabase(database) { backend in
+            let letters = "abcdefghij".map(String.init)
+            let row = try #require(try await backend.run(TenValues.self, letters.map { .text($0) }).first)
+            for letter in letters {
+                #expect(try row.decode(column: letter, as: String.self) == letter)
+            }
+            // The first execution on the connection binds NULL; later ones must still take text.
+            for value in [nil, "later", nil, "again"] as [String?] {
+                let rows = try await backend.run(NullableText.self, [.text(value)])
+                #expect(try rows.first?.decode(column: "value", as: String?.self) == value)
+            }
+        }
+    }
+
     /// One pooled connection, so a statement's second run is on the connection of its first.
     private func withDatabase(_ kind: TestDatabase, _ body: @Sendable (any DatabaseBackend) async throws -> Void) async throws {
         let backend = try await kind.makeLocation().open(poolSize: 1, logger: testLogger)

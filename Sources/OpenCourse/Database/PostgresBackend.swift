@@ -26,7 +26,9 @@ public struct PostgresBackend: DatabaseBackend {
         self.metrics = metrics
     }
 
-    public var sql: any SQLDatabase {
+    public var sql: any SQLDatabase { pool }
+
+    private var pool: PostgresClientSQLDatabase {
         PostgresClientSQLDatabase(client: client, logger: logger, timeoutSeconds: timeoutSeconds, metrics: metrics)
     }
 
@@ -36,22 +38,24 @@ public struct PostgresBackend: DatabaseBackend {
         _ statement: Statement.Type, _ values: [StatementValue]
     ) async throws -> [any SQLRow] {
         let logger = self.logger
-        return try await PostgresClientSQLDatabase(client: client, logger: logger, timeoutSeconds: timeoutSeconds, metrics: metrics)
-            .withLeasedConnection { connection in
-                do {
-                    var rows: [any SQLRow] = []
-                    for try await row in try await connection.execute(NamedStatement<Statement>(values: values), logger: logger) {
-                        rows.append(row.sql())
-                    }
-                    return rows
-                } catch let error as PSQLError where NamedStatement<Statement>.failedToPrepare(error) {
-                    // PostgresNIO keeps a failed preparation for the connection's lifetime (a
-                    // request that came before the migrations would break the statement on that
-                    // connection for good): close it, and the pool opens a fresh one.
-                    try? await connection.close()
-                    throw error
+        return try await pool.withLeasedConnection { connection in
+            do {
+                var rows: [any SQLRow] = []
+                for try await row in try await connection.execute(NamedStatement<Statement>(values: values), logger: logger) {
+                    rows.append(row.sql())
                 }
+                return rows
+            } catch let error as PSQLError where NamedStatement<Statement>.failedToPrepare(error) {
+                // PostgresNIO keeps a failed preparation for the connection's lifetime (a request
+                // that came before the migrations would break the statement on that connection for
+                // good): close it, and the pool opens a fresh one.
+                logger.warning("a statement failed to prepare; closing its connection", metadata: [
+                    "statement": "\(NamedStatement<Statement>.name)", "error": "\(String(reflecting: error))",
+                ])
+                try? await connection.close()
+                throw error
             }
+        }
     }
 
     public func withTransaction<Result: Sendable>(
@@ -125,9 +129,11 @@ struct PostgresClientSQLDatabase: SQLDatabase {
 }
 
 /// A `PreparedStatement` as PostgresNIO prepares it: by name, once per connection.
-private struct NamedStatement<Statement: PreparedStatement>: PostgresPreparedStatement {
+struct NamedStatement<Statement: PreparedStatement>: PostgresPreparedStatement {
     typealias Row = PostgresRow
-    static var name: String { "opencourse." + String(describing: Statement.self) }
+    /// The qualified type name (`OpenCourse.SQLUserRepository.UserByID`): unique, and within
+    /// PostgreSQL's 63 bytes for an identifier (a test holds every statement to both).
+    static var name: String { String(reflecting: Statement.self) }
     static var sql: String { Statement.sql }
     let values: [StatementValue]
 

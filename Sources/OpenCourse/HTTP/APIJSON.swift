@@ -71,11 +71,8 @@ public enum APIJSON {
 
     /// `application/json`, or any `+json` type, with or without parameters.
     static func isJSON(contentType: String) -> Bool {
-        // Media types are ASCII and case-insensitive; HTTP's optional white space is SP and HTAB.
-        var trimmed = contentType.prefix { $0 != ";" }
-        while trimmed.first == " " || trimmed.first == "\t" { trimmed.removeFirst() }
-        while trimmed.last == " " || trimmed.last == "\t" { trimmed.removeLast() }
-        let type = String(trimmed).asciiLowercased()
+        // Media types are ASCII and case-insensitive.
+        let type = contentType.prefix { $0 != ";" }.trimmingHTTPWhitespace().asciiLowercased()
         return type == "application/json" || (type.hasPrefix("application/") && type.hasSuffix("+json"))
     }
 

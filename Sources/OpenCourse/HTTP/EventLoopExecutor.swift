@@ -2,8 +2,11 @@ import NIOCore
 import NIOPosix
 
 /// A task executor that runs jobs on one NIO event loop. Request handling prefers the event loop
-/// of its connection, so after each await it resumes where the I/O happened instead of hopping to
-/// Swift's global pool and back, which on two cores costs more than the work itself.
+/// of its connection, so after each await it resumes where the response will be written instead
+/// of hopping to Swift's global pool (or, with NIO as the global executor, to whichever loop
+/// finished the database round trip) and back. Measured with NIO as the global executor, the
+/// preference still saves CPU: 42-49 against 52-54 us per `/health`, 132-142 against 156-178 us
+/// per `/users/me`.
 final class EventLoopExecutor: TaskExecutor {
     let eventLoop: any EventLoop
 

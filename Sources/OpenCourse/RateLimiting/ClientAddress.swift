@@ -69,7 +69,7 @@ public struct ClientAddressResolver: Sendable {
         guard let peer else { return "unknown" }
         guard isTrusted(peer), !forwardedFor.isEmpty else { return peer }
         let hops = forwardedFor.flatMap { $0.split(separator: ",") }
-            .map { $0.trimmingCharacters(in: .whitespaces) }
+            .map { $0.trimmingHTTPWhitespace() }
             .filter { !$0.isEmpty }
         var client = peer
         for hop in hops.reversed() {

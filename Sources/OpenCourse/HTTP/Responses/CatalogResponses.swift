@@ -47,7 +47,7 @@ struct CatalogResponses: Sendable {
     static func matches(_ headerValues: [String], _ etag: String) -> Bool {
         for value in headerValues {
             for candidate in value.split(separator: ",") {
-                var tag = candidate.trimmingCharacters(in: .whitespaces)
+                var tag = candidate.trimmingHTTPWhitespace()
                 if tag == "*" { return true }
                 if tag.hasPrefix("W/") { tag.removeFirst(2) }
                 if tag == etag { return true }
