@@ -5,10 +5,8 @@ import Testing
 
 @Suite("Migrations")
 struct MigrationTests {
-    /// Opens a fresh database of the given kind for the duration of `body`.
     private func withDatabase(_ kind: TestDatabase, _ body: @Sendable (any DatabaseBackend) async throws -> Void) async throws {
-        let backend = try await kind.makeLocation().open(poolSize: 4, logger: testLogger)
-        try await backend.whileRunning(logger: testLogger) { try await body($0) }
+        try await kind.withFreshDatabase(poolSize: 4, body)
     }
 
     @Test(arguments: TestDatabase.allCases)

@@ -52,8 +52,7 @@ struct PreparedStatementTests {
 
     /// One pooled connection, so a statement's second run is on the connection of its first.
     private func withDatabase(_ kind: TestDatabase, _ body: @Sendable (any DatabaseBackend) async throws -> Void) async throws {
-        let backend = try await kind.makeLocation().open(poolSize: 1, logger: testLogger)
-        try await backend.whileRunning(logger: testLogger) { try await body($0) }
+        try await kind.withFreshDatabase(poolSize: 1, body)
     }
 
     @Test(arguments: TestDatabase.allCases)

@@ -32,6 +32,14 @@ enum TestDatabase: String, CaseIterable, CustomTestStringConvertible, Sendable {
     }
 }
 
+extension TestDatabase {
+    /// Opens a fresh database of this kind, with its services running, for the duration of `body`.
+    func withFreshDatabase(poolSize: Int, _ body: @Sendable (any DatabaseBackend) async throws -> Void) async throws {
+        let backend = try await makeLocation().open(poolSize: poolSize, logger: testLogger)
+        try await backend.whileRunning(logger: testLogger) { try await body($0) }
+    }
+}
+
 enum PostgresTestServer {
     struct NotConfigured: Error, CustomStringConvertible {
         var description: String {
