@@ -31,7 +31,7 @@ struct CatalogChangeListener: Service {
                             cache.invalidateAll()
                             for try await notification in notifications {
                                 for text in notification.payload.split(separator: ",") {
-                                    if let id = UUID(uuidString: String(text)) {
+                                    if let id = UUID(apiString: text) {
                                         cache.courseChanged(id)
                                     } else {
                                         cache.invalidateAll()

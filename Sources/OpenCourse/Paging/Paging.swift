@@ -9,7 +9,7 @@ public struct Cursor: Sendable, Equatable {
     private static let prefix = "v1."
 
     public var token: String {
-        let raw = "\(Timestamp.milliseconds(of: timestamp)).\(id.uuidString.lowercased())"
+        let raw = "\(Timestamp.milliseconds(of: timestamp)).\(id.apiString)"
         return Self.prefix + Data(raw.utf8).base64EncodedString()
             .replacingOccurrences(of: "+", with: "-")
             .replacingOccurrences(of: "/", with: "_")
@@ -33,7 +33,7 @@ public struct Cursor: Sendable, Equatable {
         }
         let parts = raw.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 2, let milliseconds = Int64(parts[0]), milliseconds >= 0,
-              let id = UUID(uuidString: String(parts[1]))
+              let id = UUID(apiString: parts[1])
         else { throw Self.invalid }
         self.init(timestamp: Timestamp.fromMilliseconds(milliseconds), id: id)
     }

@@ -53,7 +53,7 @@ public struct TokenService: Sendable {
     public func issue(for user: User, now: Date = Date()) async throws -> IssuedToken {
         let issuedAt = Date(timeIntervalSince1970: now.timeIntervalSince1970.rounded(.down))
         let claims = AccessClaims(
-            sub: SubjectClaim(value: user.id.uuidString.lowercased()),
+            sub: SubjectClaim(value: user.id.apiString),
             role: user.role.rawValue,
             iat: IssuedAtClaim(value: issuedAt),
             exp: ExpirationClaim(value: issuedAt.addingTimeInterval(TimeInterval(lifetimeSeconds))),
@@ -77,7 +77,7 @@ public struct TokenService: Sendable {
         } catch {
             throw AppError.unauthorized("The access token is invalid.")
         }
-        guard let userID = UUID(uuidString: claims.sub.value), let role = Role(rawValue: claims.role) else {
+        guard let userID = UUID(apiString: claims.sub.value), let role = Role(rawValue: claims.role) else {
             throw AppError.unauthorized("The access token is invalid.")
         }
         let identity = Identity(userID: userID, role: role)

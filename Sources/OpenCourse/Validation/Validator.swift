@@ -105,7 +105,7 @@ public struct Validator: Sendable {
     /// A UUID given as text.
     mutating func uuid(_ raw: String?, field: String) -> UUID? {
         guard let raw else { return nil }
-        guard let value = UUID(uuidString: raw) else {
+        guard let value = UUID(apiString: raw) else {
             fail(field, "must be a UUID")
             return nil
         }

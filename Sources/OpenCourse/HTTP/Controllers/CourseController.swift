@@ -74,7 +74,7 @@ struct CourseController {
 extension AppRequestContext {
     /// The `:id` path parameter; a malformed id names no course, so it is a 404 like an unknown one.
     func courseID() throws -> UUID {
-        guard let raw = parameters.get("id"), let id = UUID(uuidString: raw) else {
+        guard let raw = parameters.get("id"), let id = UUID(apiString: raw) else {
             throw CourseService.notFound
         }
         return id

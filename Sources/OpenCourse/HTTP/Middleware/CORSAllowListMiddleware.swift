@@ -1,3 +1,4 @@
+import HTTPTypes
 import Hummingbird
 
 /// CORS for an exact allow-list of origins (Hummingbird's CORSMiddleware allows one origin or
@@ -9,13 +10,15 @@ struct CORSAllowListMiddleware: RouterMiddleware {
     static var allowedMethods: String { "GET, POST, PUT, PATCH, DELETE, OPTIONS" }
     static var allowedHeaders: String { "Authorization, Content-Type" }
     static var exposedHeaders: String { "Location, Link, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, X-Request-Id" }
+    /// On every response, so built once; only this middleware sets `Vary`.
+    static let varyOrigin = HTTPField(name: .vary, value: "Origin")
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let origin = request.headers[.origin]
         let allowed = origin.map { allowedOrigins.contains($0) } ?? false
         if request.method == .options, origin != nil, request.headers[.accessControlRequestMethod] != nil {
             var response = Response(status: .noContent)
-            response.headers[.vary] = "Origin"
+            response.headers.append(Self.varyOrigin)
             if allowed, let origin {
                 response.headers[.accessControlAllowOrigin] = origin
                 response.headers[.accessControlAllowMethods] = Self.allowedMethods
@@ -25,7 +28,7 @@ struct CORSAllowListMiddleware: RouterMiddleware {
             return response
         }
         var response = try await next(request, context)
-        response.headers[.vary] = "Origin"
+        response.headers.append(Self.varyOrigin)
         if allowed, let origin {
             response.headers[.accessControlAllowOrigin] = origin
             response.headers[.accessControlExposeHeaders] = Self.exposedHeaders

@@ -1,12 +1,15 @@
+import HTTPTypes
 import Hummingbird
 
 /// Responses that did not choose a caching policy are personal or transient: never stored.
 struct DefaultCacheControlMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
+    static let privateNoStore = HTTPField(name: .cacheControl, value: "private, no-store")
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var response = try await next(request, context)
         if response.headers[.cacheControl] == nil {
-            response.headers[.cacheControl] = "private, no-store"
+            response.headers.append(Self.privateNoStore)
         }
         return response
     }

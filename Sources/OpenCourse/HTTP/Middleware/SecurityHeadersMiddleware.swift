@@ -1,21 +1,30 @@
+import HTTPTypes
 import Hummingbird
 
 /// The headers Helmet sets for an API, on every response, errors included.
 struct SecurityHeadersMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
-    let hstsEnabled: Bool
+    /// Built (and their values validated) once; no handler sets these, so they are appended.
+    let fields: [HTTPField]
+
+    init(hstsEnabled: Bool) {
+        var fields: [HTTPField] = [
+            HTTPField(name: .xContentTypeOptions, value: "nosniff"),
+            HTTPField(name: .xFrameOptions, value: "DENY"),
+            HTTPField(name: .referrerPolicy, value: "no-referrer"),
+            HTTPField(name: .contentSecurityPolicy, value: "default-src 'none'; frame-ancestors 'none'"),
+            HTTPField(name: .crossOriginResourcePolicy, value: "same-origin"),
+        ]
+        if hstsEnabled {
+            // TLS ends at the load balancer, so this is only right when that balancer speaks HTTPS.
+            fields.append(HTTPField(name: .strictTransportSecurity, value: "max-age=31536000; includeSubDomains"))
+        }
+        self.fields = fields
+    }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var response = try await next(request, context)
-        response.headers[.xContentTypeOptions] = "nosniff"
-        response.headers[.xFrameOptions] = "DENY"
-        response.headers[.referrerPolicy] = "no-referrer"
-        response.headers[.contentSecurityPolicy] = "default-src 'none'; frame-ancestors 'none'"
-        response.headers[.crossOriginResourcePolicy] = "same-origin"
-        if hstsEnabled {
-            // TLS ends at the load balancer, so this is only right when that balancer speaks HTTPS.
-            response.headers[.strictTransportSecurity] = "max-age=31536000; includeSubDomains"
-        }
+        response.headers.append(contentsOf: fields)
         return response
     }
 }

@@ -153,8 +153,3 @@ struct PageRepresentation<Item: Encodable & Sendable>: ResponseEncodable {
 struct StatusRepresentation: ResponseEncodable {
     var status: String
 }
-
-extension UUID {
-    /// The API spells ids in lower case, as PostgreSQL does.
-    var apiString: String { uuidString.lowercased() }
-}
