@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import NIOPosix
 import PostgresKit
 import PostgresNIO
 import ServiceLifecycle
@@ -10,7 +11,7 @@ import SQLKit
 public struct PostgresBackend: DatabaseBackend {
     public let kind = DatabaseKind.postgres
     let settings: PostgresSettings
-    let client: PostgresClient
+    let clients: LoopAffineClients
     let logger: Logger
     let timeoutSeconds: Double
     let metrics: AppMetrics?
@@ -20,7 +21,7 @@ public struct PostgresBackend: DatabaseBackend {
         timeoutSeconds: Double, metrics: AppMetrics?, logger: Logger
     ) {
         self.settings = settings
-        self.client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        self.clients = LoopAffineClients(configuration: configuration, logger: logger)
         self.logger = logger
         self.timeoutSeconds = timeoutSeconds
         self.metrics = metrics
@@ -29,10 +30,10 @@ public struct PostgresBackend: DatabaseBackend {
     public var sql: any SQLDatabase { pool }
 
     private var pool: PostgresClientSQLDatabase {
-        PostgresClientSQLDatabase(client: client, logger: logger, timeoutSeconds: timeoutSeconds, metrics: metrics)
+        PostgresClientSQLDatabase(clients: clients, logger: logger, timeoutSeconds: timeoutSeconds, metrics: metrics)
     }
 
-    public var services: [any Service] { [client] }
+    public var services: [any Service] { clients.all }
 
     public func run<Statement: PreparedStatement>(
         _ statement: Statement.Type, _ values: [StatementValue]
@@ -62,7 +63,7 @@ public struct PostgresBackend: DatabaseBackend {
         _ body: @Sendable (any SQLDatabase) async throws -> Result
     ) async throws -> Result {
         do {
-            return try await client.withTransaction(logger: logger) { connection in
+            return try await clients.forCurrentLoop.withTransaction(logger: logger) { connection in
                 try await body(connection.sql(queryLogLevel: nil, logger: logger))
             }
         } catch let error as PostgresTransactionError {
@@ -76,7 +77,7 @@ public struct PostgresBackend: DatabaseBackend {
 /// `SQLDatabase` over the pool: every statement runs on a connection leased for its duration,
 /// and fails with `DatabaseTimeoutError` when lease and statement take longer than the timeout.
 struct PostgresClientSQLDatabase: SQLDatabase {
-    let client: PostgresClient
+    let clients: LoopAffineClients
     let logger: Logger
     let timeoutSeconds: Double
     let metrics: AppMetrics?
@@ -103,7 +104,7 @@ struct PostgresClientSQLDatabase: SQLDatabase {
     func withLeasedConnection<Result: Sendable>(
         _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
     ) async throws -> Result {
-        let (client, metrics) = (self.client, self.metrics)
+        let (client, metrics) = (clients.forCurrentLoop, self.metrics)
         return try await withDeadline(seconds: timeoutSeconds) {
             metrics?.connectionRequested()
             var leased = false
@@ -122,9 +123,52 @@ struct PostgresClientSQLDatabase: SQLDatabase {
     }
 
     func withSession<R>(_ closure: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
-        try await client.withConnection { connection in
+        try await clients.forCurrentLoop.withConnection { connection in
             try await closure(connection.sql(queryLogLevel: nil, logger: logger))
         }
+    }
+}
+
+/// The pool as one `PostgresClient` per event loop, each with its share of the connections, all
+/// opened on that loop. Requests run on their HTTP connection's loop (see
+/// `RequestObservabilityMiddleware`), so a query leased here is written, answered and resumed on
+/// one thread; with a single client, half the replies arrived on the other loop and had to be
+/// handed over to the request's thread.
+struct LoopAffineClients: Sendable {
+    struct Member: Sendable {
+        let loop: any EventLoop
+        let maximumConnections: Int
+        let client: PostgresClient
+    }
+
+    let members: [Member]
+
+    /// `configuration.options.maximumConnections` is the total, split over at most that many
+    /// loops of NIO's shared group (the one the HTTP server runs on).
+    init(configuration: PostgresClient.Configuration, logger: Logger) {
+        let total = max(1, configuration.options.maximumConnections)
+        let loops = Array(MultiThreadedEventLoopGroup.singleton.makeIterator().prefix(total))
+        members = loops.enumerated().map { index, loop in
+            var share = configuration
+            share.options.maximumConnections = total / loops.count + (index < total % loops.count ? 1 : 0)
+            return Member(
+                loop: loop, maximumConnections: share.options.maximumConnections,
+                client: PostgresClient(configuration: share, eventLoopGroup: loop, backgroundLogger: logger)
+            )
+        }
+    }
+
+    /// Each client is a service that must run for its connections to open.
+    var all: [any Service] { members.map(\.client) }
+
+    /// The client whose connections live on the calling thread's loop; off the loops (start-up,
+    /// commands), or on a loop without a share, the first.
+    var forCurrentLoop: PostgresClient {
+        if let current = MultiThreadedEventLoopGroup.currentEventLoop,
+           let member = members.first(where: { $0.loop === current }) {
+            return member.client
+        }
+        return members[0].client
     }
 }
 

@@ -1,0 +1,44 @@
+import NIOCore
+import NIOPosix
+import PostgresNIO
+import Testing
+@testable import OpenCourse
+
+@Suite("PostgreSQL pool")
+struct PostgresPoolTests {
+    /// A query made on one of the server's event loops (where requests run) leases a connection
+    /// that lives on that loop, so its reply is read and resumed on the same thread.
+    @Test func queriesLeaseAConnectionOnTheirOwnEventLoop() async throws {
+        try await TestDatabase.postgres.withFreshDatabase(poolSize: 4) { backend in
+            let pool = try #require(backend.sql as? PostgresClientSQLDatabase)
+            var loopsSeen = 0
+            for loop in MultiThreadedEventLoopGroup.singleton.makeIterator() {
+                let executor = try #require(EventLoopExecutor.forLoop(loop))
+                loopsSeen += 1
+                for _ in 0..<10 {
+                    let onSameLoop = try await withTaskExecutorPreference(executor) {
+                        try await pool.withLeasedConnection { connection in
+                            _ = try await connection.query("SELECT 1", logger: testLogger)
+                            return connection.eventLoop === loop
+                        }
+                    }
+                    #expect(onSameLoop)
+                }
+            }
+            #expect(loopsSeen == System.coreCount)
+        }
+    }
+
+    /// `DB_POOL_SIZE` is the instance's total: split over the loops, never more, at least one each.
+    @Test(arguments: [1, 2, 3, 10, 11])
+    func poolSizeIsSplitOverTheLoops(total: Int) {
+        var configuration = PostgresClient.Configuration(
+            host: "127.0.0.1", username: "nobody", password: nil, database: nil, tls: .disable
+        )
+        configuration.options.maximumConnections = total
+        let shares = LoopAffineClients(configuration: configuration, logger: testLogger).members.map(\.maximumConnections)
+        #expect(shares.reduce(0, +) == total)
+        #expect(shares.count == min(total, System.coreCount))
+        #expect(shares.allSatisfy { $0 >= 1 } && (shares.max() ?? 0) - (shares.min() ?? 0) <= 1, "\(shares)")
+    }
+}
