@@ -153,4 +153,38 @@ struct ShutdownTests {
         #expect(server.process.terminationStatus == 0)
         #expect(ContinuousClock.now - started >= .seconds(3))
     }
+
+    /// PostgreSQL unreachable at start: `serve` waits in its start-up migration. A SIGTERM then
+    /// ends the wait and exits cleanly, skipping the drain (nothing was served). Before, it waited
+    /// out drain and shutdown timeout (here 40 s) and exited with a pool error.
+    @Test func sigtermWhileStartUpWaitsForTheDatabaseStopsCleanly() async throws {
+        let process = Process()
+        process.executableURL = ServerProcess.executable
+        process.arguments = ["serve", "--port", "\(try ServerProcess.freePort())"]
+        process.environment = [
+            "DATABASE_URL": "postgres://nobody@127.0.0.1:\(try ServerProcess.freePort())/none",
+            "JWT_SECRET": String(decoding: testSecret, as: UTF8.self), "LOG_LEVEL": "notice", "LOG_FORMAT": "text",
+            "SHUTDOWN_DRAIN_SECONDS": "20", "SHUTDOWN_TIMEOUT_SECONDS": "20",
+        ]
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("opencourse-startup-\(UUID()).log")
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        process.standardError = try FileHandle(forWritingTo: log)
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        // The services run (so the signal handlers are in place) once the listener has failed once.
+        let deadline = ContinuousClock.now + .seconds(60)
+        while try !String(contentsOf: log, encoding: .utf8).contains("catalog change listener lost its connection"),
+              ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(process.isRunning)
+        let signalled = ContinuousClock.now
+        process.terminate()
+        process.waitUntilExit()
+        let output = try String(contentsOf: log, encoding: .utf8)
+        #expect(process.terminationStatus == 0, "\(output)")
+        #expect(ContinuousClock.now - signalled < .seconds(20), "waited for the drain")
+        #expect(output.contains("stopped before the server started"), "\(output)")
+        #expect(!output.contains("draining"), "\(output)")
+    }
 }

@@ -48,11 +48,16 @@ func buildApplication(
         router: try buildRouter(configuration, dependencies),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
         services: services,
+        onServerRunning: { _ in readiness.markServing() },
         logger: logger
     )
     if configuration.migrateOnStart {
         app.beforeServerStarts {
-            try await Migrator(database: database, logger: logger).migrate()
+            // A shutdown while the database is still unreachable ends the wait for it, instead of
+            // the wait running out the whole graceful-shutdown time.
+            _ = try await cancelWhenGracefulShutdown {
+                try await Migrator(database: database, logger: logger).migrate()
+            }
         }
     }
     return app

@@ -74,7 +74,12 @@ struct Serve: AsyncParsableCommand {
             logger: logger
         )
         lifecycle.maximumGracefulShutdownDuration = .seconds(configuration.shutdownDrainSeconds + configuration.shutdownTimeoutSeconds)
-        try await ServiceGroup(configuration: lifecycle).run()
+        do {
+            try await ServiceGroup(configuration: lifecycle).run()
+        } catch where readiness.isDraining && !readiness.isServing {
+            // Stopped while start-up still waited (for the database, say): asked for, not a failure.
+            logger.notice("stopped before the server started", metadata: ["reason": "\(error)"])
+        }
     }
 }
 

@@ -5,12 +5,18 @@ import Synchronization
 /// Whether this instance wants new traffic; `/ready` reports it.
 public final class Readiness: Sendable {
     private let draining = Atomic<Bool>(false)
+    private let serving = Atomic<Bool>(false)
 
     public init() {}
 
     public var isDraining: Bool { draining.load(ordering: .relaxed) }
 
+    /// Whether the server has started listening (it never has while start-up migrations wait).
+    var isServing: Bool { serving.load(ordering: .relaxed) }
+
     func startDraining() { draining.store(true, ordering: .relaxed) }
+
+    func markServing() { serving.store(true, ordering: .relaxed) }
 }
 
 /// First to be told of a shutdown (it runs after the application in the service group, and a
@@ -32,6 +38,10 @@ public struct ShutdownDrain: Service {
     public func run() async throws {
         try? await gracefulShutdown()
         readiness.startDraining()
+        guard readiness.isServing else {
+            logger.notice("shutting down before the server started listening: nothing to drain")
+            return
+        }
         logger.notice("shutting down: not ready, draining", metadata: ["drain_seconds": .stringConvertible(seconds)])
         if seconds > 0 { try? await Task.sleep(for: .seconds(seconds)) }
         logger.notice("drain over: closing the listener and finishing in-flight requests")
