@@ -52,6 +52,53 @@ struct ObservabilityTests {
         }
     }
 
+    /// The hand-written log line against Foundation's `JSONSerialization`: the same object back
+    /// when parsed, keys in byte order, and the same bytes as Foundation's whenever no control
+    /// character needs an escape and the keys are lower-case words, as the service's are
+    /// (Foundation orders other keys case-insensitively).
+    @Test func logLinesAreTheJSONFoundationWrites() throws {
+        let pieces = ["a", "Z", "é", "😀", "\"", "\\", "/", "\n", "\r", "\t", "\u{0}", "\u{8}", "\u{C}", "\u{1F}", "\u{7F}", "\u{2028}", " ", "{}", "=", "0"]
+        let words = ["a", "b", "z", "msg", "ts", "route", "user"]
+        var generator = SystemRandomNumberGenerator()
+        for round in 0..<1_000 {
+            let keyPieces = round % 2 == 0 ? words : pieces
+            var object: [String: String] = [:]
+            for _ in 0..<Int.random(in: 0...6, using: &generator) {
+                let key = (0..<Int.random(in: 1...3, using: &generator)).map { _ in keyPieces.randomElement(using: &generator) ?? "" }.joined()
+                object[key] = (0..<Int.random(in: 0...8, using: &generator)).map { _ in pieces.randomElement(using: &generator) ?? "" }.joined()
+            }
+            let line = LogLine.json(object)
+            let parsed = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: String]
+            #expect(parsed == object, "\(line)")
+            let inByteOrder = object.sorted { Array($0.key.utf8).lexicographicallyPrecedes(Array($1.key.utf8)) }
+            let pairs = inByteOrder.map { LogLine.json([$0.key: $0.value]).dropFirst().dropLast() }
+            #expect(line == "{" + pairs.joined(separator: ",") + "}")
+            let needsEscape = object.contains { ($0.key + $0.value).unicodeScalars.contains { $0.value < 0x20 && !["\n", "\r", "\t"].contains($0) } }
+            if round % 2 == 0 && !needsEscape {
+                let foundation = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+                #expect(line == String(decoding: foundation, as: UTF8.self))
+            }
+        }
+    }
+
+    @Test func logTimestampsAndDurationsAreWhatFoundationFormats() {
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<2_000 {
+            let seconds = Int.random(in: 0...4_102_444_800, using: &generator)
+            let milliseconds = Int.random(in: 0...999, using: &generator)
+            // 0.2 ms into the millisecond, well clear of a Double's rounding at these magnitudes.
+            let date = Date(timeIntervalSince1970: Double(seconds) + (Double(milliseconds) + 0.2) / 1000)
+            let expected = date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+            #expect(LogLine.timestamp(seconds: seconds, nanoseconds: milliseconds * 1_000_000 + 200_000) == expected)
+
+            let nanoseconds = Int64.random(in: 0...20_000_000_000, using: &generator)
+            guard nanoseconds % 10_000 != 5_000 else { continue }  // a tie: printf rounds it to even
+            let duration = Duration.nanoseconds(nanoseconds)
+            #expect(LogLine.milliseconds(duration) == String(format: "%.2f", Double(nanoseconds) / 1e6), "\(nanoseconds)")
+        }
+        #expect(LogLine.timestamp(seconds: 1_795_688_236, nanoseconds: 312_999_999) == "2026-11-26T10:17:16.312Z")
+    }
+
     @Test func textFormatIsOneReadableLine() async throws {
         let capture = LogCapture()
         try await withApp(.sqlite, logger: capture.logger(format: .text)) { client in

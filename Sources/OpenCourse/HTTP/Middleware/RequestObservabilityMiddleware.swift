@@ -46,7 +46,7 @@ struct RequestObservabilityMiddleware: RouterMiddleware {
             var fields: Logger.Metadata = [
                 "method": .string(request.method.rawValue), "route": .string(route),
                 "status": .stringConvertible(response.status.code),
-                "duration_ms": .string(String(format: "%.2f", Double(duration.components.attoseconds) / 1e15 + Double(duration.components.seconds) * 1000)),
+                "duration_ms": .string(LogLine.milliseconds(duration)),
                 "client": .string(context.clientAddress),
             ]
             if let userID = context.facts.userID { fields["user_id"] = .string(userID.apiString) }
