@@ -59,7 +59,8 @@ final class CatalogChangeBroadcaster: CatalogChangeObserver, Service, Sendable {
             do {
                 _ = try await database.run(Notify.self, [.text(CatalogChangeListener.channel), .text(payload)])
             } catch {
-                logger.warning("could not notify other instances of catalog changes", metadata: ["error": "\(error)"])
+                // PSQLError's description hides everything; String(reflecting:) says why (no user data here).
+                logger.warning("could not notify other instances of catalog changes", metadata: ["error": "\(String(reflecting: error))"])
             }
             start = end
         }

@@ -46,7 +46,8 @@ struct CatalogChangeListener: Service {
                     try? await connection.close()
                 } catch {
                     if Task.isCancelled { break }
-                    logger.warning("catalog change listener lost its connection; retrying", metadata: ["error": "\(error)"])
+                    // PSQLError's description hides everything; String(reflecting:) says why (no user data here).
+                    logger.warning("catalog change listener lost its connection; retrying", metadata: ["error": "\(String(reflecting: error))"])
                 }
                 cache.invalidateAll()
                 try await Task.sleep(for: .seconds(1))
