@@ -53,6 +53,21 @@ struct CommandLineTests {
         #expect(try await server.stop() == 0)
     }
 
+    /// A start-up failure is a failure: a second `serve` on a port already taken exits non-zero.
+    @Test func serveOnAPortInUseExitsNonZero() async throws {
+        let directory = try Self.scratchDirectory()
+        let first = try await ServerProcess.serve(environment: Self.environment(database: "sqlite:" + directory.appendingPathComponent("a.sqlite").path))
+        let second = try ServerProcess.run(
+            ["serve", "--host", "127.0.0.1", "--port", "\(first.port)"],
+            environment: Self.environment(database: "sqlite:" + directory.appendingPathComponent("b.sqlite").path)
+        )
+        #expect(second.status == 1, "\(second.stderr)")
+        #expect(second.stderr.contains("Address already in use"), "\(second.stderr)")
+        #expect(!second.stderr.contains("stopped before the server started"), "\(second.stderr)")
+        #expect(!second.stderr.contains("crashed"), "\(second.stderr)")
+        #expect(try await first.stop() == 0)
+    }
+
     @Test func dataSurvivesARestartOnTheSQLiteFile() async throws {
         let url = "sqlite:" + (try Self.scratchDirectory().appendingPathComponent("restart.sqlite").path)
         let first = try await ServerProcess.serve(environment: Self.environment(database: url))

@@ -97,6 +97,8 @@ struct ObservabilityTests {
             #expect(LogLine.milliseconds(duration) == String(format: "%.2f", Double(nanoseconds) / 1e6), "\(nanoseconds)")
         }
         #expect(LogLine.timestamp(seconds: 1_795_688_236, nanoseconds: 312_999_999) == "2026-11-26T10:17:16.312Z")
+        #expect(LogLine.milliseconds(.nanoseconds(-5)) == "0.00")
+        #expect(LogLine.milliseconds(.seconds(86_400 * 365)) == "31536000000.00")
     }
 
     @Test func textFormatIsOneReadableLine() async throws {

@@ -9,7 +9,7 @@ struct PostgresPoolTests {
     /// A query made on one of the server's event loops (where requests run) leases a connection
     /// that lives on that loop, so its reply is read and resumed on the same thread.
     @Test func queriesLeaseAConnectionOnTheirOwnEventLoop() async throws {
-        try await TestDatabase.postgres.withFreshDatabase(poolSize: 4) { backend in
+        try await TestDatabase.postgres.withFreshDatabase(poolSize: 2 * System.coreCount) { backend in
             let pool = try #require(backend.sql as? PostgresClientSQLDatabase)
             var loopsSeen = 0
             for loop in MultiThreadedEventLoopGroup.singleton.makeIterator() {
@@ -40,5 +40,22 @@ struct PostgresPoolTests {
         #expect(shares.reduce(0, +) == total)
         #expect(shares.count == min(total, System.coreCount))
         #expect(shares.allSatisfy { $0 >= 1 } && (shares.max() ?? 0) - (shares.min() ?? 0) <= 1, "\(shares)")
+    }
+
+    /// With fewer connections than loops, the loops without a share lease from the others in
+    /// turn (not all from the first); off the loops, from the first.
+    @Test func loopsBeyondThePoolSizeShareInTurn() {
+        var configuration = PostgresClient.Configuration(
+            host: "127.0.0.1", username: "nobody", password: nil, database: nil, tls: .disable
+        )
+        let loops = Array(MultiThreadedEventLoopGroup.singleton.makeIterator())
+        for total in 1...(loops.count + 1) {
+            configuration.options.maximumConnections = total
+            let clients = LoopAffineClients(configuration: configuration, logger: testLogger)
+            for (index, loop) in loops.enumerated() {
+                #expect(clients.client(on: loop) === clients.members[index % clients.members.count].client, "total \(total), loop \(index)")
+            }
+            #expect(clients.client(on: nil) === clients.members[0].client)
+        }
     }
 }

@@ -77,7 +77,9 @@ struct Serve: AsyncParsableCommand {
         do {
             try await ServiceGroup(configuration: lifecycle).run()
         } catch where readiness.isDraining && !readiness.isServing {
-            // Stopped while start-up still waited (for the database, say): asked for, not a failure.
+            // A shutdown was asked for (SIGTERM, SIGINT) while start-up still waited for the
+            // database: stopping is what was asked, not a failure. Any other error before serving
+            // (a failed migration, the port in use) leaves `isDraining` false and exits non-zero.
             logger.notice("stopped before the server started", metadata: ["reason": "\(error)"])
         }
     }

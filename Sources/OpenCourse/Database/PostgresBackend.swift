@@ -142,12 +142,16 @@ struct LoopAffineClients: Sendable {
     }
 
     let members: [Member]
+    /// Every loop of the group to the member it leases from: its own, or, for loops beyond
+    /// `DB_POOL_SIZE` (more cores than connections), the members in turn.
+    private let memberOfLoop: [ObjectIdentifier: Int]
 
     /// `configuration.options.maximumConnections` is the total, split over at most that many
     /// loops of NIO's shared group (the one the HTTP server runs on).
     init(configuration: PostgresClient.Configuration, logger: Logger) {
         let total = max(1, configuration.options.maximumConnections)
-        let loops = Array(MultiThreadedEventLoopGroup.singleton.makeIterator().prefix(total))
+        let allLoops = Array(MultiThreadedEventLoopGroup.singleton.makeIterator())
+        let loops = Array(allLoops.prefix(total))
         members = loops.enumerated().map { index, loop in
             var share = configuration
             share.options.maximumConnections = total / loops.count + (index < total % loops.count ? 1 : 0)
@@ -156,19 +160,20 @@ struct LoopAffineClients: Sendable {
                 client: PostgresClient(configuration: share, eventLoopGroup: loop, backgroundLogger: logger)
             )
         }
+        memberOfLoop = Dictionary(uniqueKeysWithValues: allLoops.enumerated().map { index, loop in
+            (ObjectIdentifier(loop), index % loops.count)
+        })
     }
 
     /// Each client is a service that must run for its connections to open.
     var all: [any Service] { members.map(\.client) }
 
-    /// The client whose connections live on the calling thread's loop; off the loops (start-up,
-    /// commands), or on a loop without a share, the first.
-    var forCurrentLoop: PostgresClient {
-        if let current = MultiThreadedEventLoopGroup.currentEventLoop,
-           let member = members.first(where: { $0.loop === current }) {
-            return member.client
-        }
-        return members[0].client
+    /// The client for the calling thread's loop; off the loops (start-up, commands), the first.
+    var forCurrentLoop: PostgresClient { client(on: MultiThreadedEventLoopGroup.currentEventLoop) }
+
+    func client(on loop: (any EventLoop)?) -> PostgresClient {
+        guard let loop, let index = memberOfLoop[ObjectIdentifier(loop)] else { return members[0].client }
+        return members[index].client
     }
 }
 

@@ -62,6 +62,8 @@ struct SQLiteCloser: Service {
 
     func run() async throws {
         try? await gracefulShutdown()
-        try await connection.close()
+        // The future-based close: when another service failed, this task is cancelled, and the
+        // async `close()` then throws without closing (NIOThreadPool checks for cancellation).
+        try await connection.close().get()
     }
 }

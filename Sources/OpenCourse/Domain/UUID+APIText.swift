@@ -15,8 +15,8 @@ extension UUID {
                         out[index] = UInt8(ascii: "-")
                         index += 1
                     }
-                    out[index] = Self.hexDigit(byte >> 4)
-                    out[index + 1] = Self.hexDigit(byte & 0x0F)
+                    out[index] = UInt8.lowercaseHexDigit(byte >> 4)
+                    out[index + 1] = UInt8.lowercaseHexDigit(byte & 0x0F)
                     index += 2
                 }
                 return index
@@ -24,7 +24,8 @@ extension UUID {
         }
     }
 
-    /// The 36-character hyphenated form in either case, exactly what `UUID(uuidString:)` accepts.
+    /// The 36-character hyphenated form in either case. Stricter than `UUID(uuidString:)`, which
+    /// also lets a space or a sign stand in for a digit (it scans with `sscanf`).
     init?(apiString text: some StringProtocol) {
         let parsed = text.utf8.withContiguousStorageIfAvailable(Self.parse)
             ?? Array(text.utf8).withUnsafeBufferPointer(Self.parse)
@@ -59,8 +60,11 @@ extension UUID {
         default: nil
         }
     }
+}
 
-    private static func hexDigit(_ value: UInt8) -> UInt8 {
+extension UInt8 {
+    /// The ASCII character of a value from 0 to 15: `0`-`9`, `a`-`f`.
+    static func lowercaseHexDigit(_ value: UInt8) -> UInt8 {
         value < 10 ? UInt8(ascii: "0") + value : UInt8(ascii: "a") + value - 10
     }
 }

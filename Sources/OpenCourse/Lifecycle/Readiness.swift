@@ -36,7 +36,12 @@ public struct ShutdownDrain: Service {
     }
 
     public func run() async throws {
-        try? await gracefulShutdown()
+        do {
+            try await gracefulShutdown()
+        } catch {
+            // Cancelled: another service failed, which is no shutdown request and nothing to drain.
+            return
+        }
         readiness.startDraining()
         guard readiness.isServing else {
             logger.notice("shutting down before the server started listening: nothing to drain")

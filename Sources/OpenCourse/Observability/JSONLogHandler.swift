@@ -10,20 +10,26 @@ public struct LogSink: Sendable {
         self.write = write
     }
 
-    /// One `write(2)` per line, so lines of different threads never interleave.
+    /// One `write(2)` per line: on a pipe, lines up to `PIPE_BUF` (4 KiB) never interleave with
+    /// other threads' lines. A partial write is finished; a non-blocking stderr that is full is
+    /// waited for, as a blocking one would be.
     public static let standardError = LogSink { line in
         var bytes = Array(line.utf8)
         bytes.append(UInt8(ascii: "\n"))
         bytes.withUnsafeBytes { buffer in
+            guard let start = buffer.baseAddress else { return }
             var offset = 0
             while offset < buffer.count {
-                let written = Foundation.write(2, buffer.baseAddress! + offset, buffer.count - offset)
+                let written = Foundation.write(2, start + offset, buffer.count - offset)
                 if written > 0 {
                     offset += written
                 } else if written < 0 && errno == EINTR {
                     continue
+                } else if written < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
+                    var ready = pollfd(fd: 2, events: Int16(POLLOUT), revents: 0)
+                    _ = poll(&ready, 1, -1)
                 } else {
-                    return
+                    return  // closed or broken: nothing more can be said
                 }
             }
         }
@@ -99,16 +105,12 @@ enum LogLine {
             case UInt8(ascii: "\t"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
             case 0..<0x20:
                 out.append(contentsOf: Array("\\u00".utf8))
-                out.append(hexDigit(byte >> 4))
-                out.append(hexDigit(byte & 0x0F))
+                out.append(UInt8.lowercaseHexDigit(byte >> 4))
+                out.append(UInt8.lowercaseHexDigit(byte & 0x0F))
             default: out.append(byte)
             }
         }
         out.append(UInt8(ascii: "\""))
-    }
-
-    private static func hexDigit(_ value: UInt8) -> UInt8 {
-        value < 10 ? UInt8(ascii: "0") + value : UInt8(ascii: "a") + value - 10
     }
 
     /// Now in UTC as `2026-11-26T10:17:16.312Z` (milliseconds, truncated).
@@ -121,7 +123,7 @@ enum LogLine {
     static func timestamp(seconds: Int, nanoseconds: Int) -> String {
         var time = seconds
         var parts = tm()
-        gmtime_r(&time, &parts)
+        guard gmtime_r(&time, &parts) != nil, parts.tm_year + 1900 >= 0 else { return "0000-01-01T00:00:00.000Z" }
         var out: [UInt8] = []
         out.reserveCapacity(24)
         func digits(_ value: Int, _ count: Int) {
@@ -151,10 +153,13 @@ enum LogLine {
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// A duration in milliseconds with two decimals, as `String(format: "%.2f")` would.
+    /// A duration in milliseconds with two decimals, as `String(format: "%.2f")` would (but ties
+    /// round up); a negative one, which a monotonic clock does not give, as `0.00`.
     static func milliseconds(_ duration: Duration) -> String {
+        guard duration > .zero else { return "0.00" }
         let (seconds, attoseconds) = duration.components
-        let hundredths = (seconds * 1_000_000_000 + attoseconds / 1_000_000_000 + 5_000) / 10_000
+        // Hundredths of a millisecond are 10^13 attoseconds; no overflow below ~3 million years.
+        let hundredths = seconds * 100_000 + (attoseconds + 5_000_000_000_000) / 10_000_000_000_000
         let fraction = hundredths % 100
         return "\(hundredths / 100).\(fraction < 10 ? "0" : "")\(fraction)"
     }
