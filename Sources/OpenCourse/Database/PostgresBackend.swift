@@ -136,7 +136,6 @@ struct PostgresClientSQLDatabase: SQLDatabase {
 /// handed over to the request's thread.
 struct LoopAffineClients: Sendable {
     struct Member: Sendable {
-        let loop: any EventLoop
         let maximumConnections: Int
         let client: PostgresClient
     }
@@ -156,7 +155,7 @@ struct LoopAffineClients: Sendable {
             var share = configuration
             share.options.maximumConnections = total / loops.count + (index < total % loops.count ? 1 : 0)
             return Member(
-                loop: loop, maximumConnections: share.options.maximumConnections,
+                maximumConnections: share.options.maximumConnections,
                 client: PostgresClient(configuration: share, eventLoopGroup: loop, backgroundLogger: logger)
             )
         }
