@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import HummingbirdTesting
+import SQLKit
 import Testing
 @testable import OpenCourse
 
@@ -135,6 +136,45 @@ struct ObservabilityTests {
             #expect(text.contains("opencourse_db_pool_requests_waiting"))
             // Route patterns, never raw ids, label the series.
             #expect(!text.split(separator: "\n").contains { $0.hasPrefix("http_requests_total") && $0.contains("-4") })
+        }
+    }
+
+    /// A failed statement's values (an email, a row) never reach the log, although PostgresNIO's
+    /// own debug text of the error carries the binds and the server's detail.
+    @Test(arguments: TestDatabase.allCases)
+    func databaseErrorsAreLoggedWithoutTheirValues(database: TestDatabase) async throws {
+        try await database.withFreshDatabase(poolSize: 1) { backend in
+            let secret = "secret-\(UUID().apiString.prefix(8))@example.com"
+            let sql = backend.sql
+            try await sql.raw("CREATE TABLE secrets (email TEXT UNIQUE, n INTEGER CHECK (n > 0))").run()
+            try await sql.raw("INSERT INTO secrets VALUES (\(bind: secret), 1)").run()
+            var queries: [SQLQueryString] = [
+                "INSERT INTO secrets VALUES (\(bind: secret), 2)",
+                "INSERT INTO secrets VALUES (\(bind: secret + ".other"), -1)",
+            ]
+            // SQLite casts any text to an integer; PostgreSQL rejects it, quoting the value.
+            if database == .postgres { queries.append("SELECT CAST(\(bind: secret) AS INTEGER)") }
+            var errors: [any Error] = []
+            for query in queries {
+                do { try await sql.raw(query).run() } catch { errors.append(error) }
+            }
+            try #require(errors.count == queries.count)
+            if database == .postgres {
+                #expect(errors.allSatisfy { String(reflecting: $0).contains(secret) })
+            }
+
+            let log = LogCapture()
+            for error in errors { _ = ProblemDetailsMiddleware.response(for: error, logger: log.logger()) }
+            let logged = log.objects(message: "unexpected error").compactMap { $0["error"] }
+            #expect(logged.count == errors.count)
+            #expect(!log.all.joined().contains("secret-"), "\(log.all)")
+            // What is left still says what went wrong.
+            let expected = database == .postgres
+                ? [["sqlState: 23505", "constraint: secrets_email_key"], ["sqlState: 23514", "secrets_n_check"], ["sqlState: 22P02"]]
+                : [["UNIQUE constraint failed: secrets.email"], ["CHECK constraint failed"]]
+            for (line, parts) in zip(logged, expected) {
+                #expect(parts.allSatisfy { line.contains($0) }, "\(line)")
+            }
         }
     }
 

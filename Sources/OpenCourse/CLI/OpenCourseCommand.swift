@@ -80,7 +80,7 @@ struct Serve: AsyncParsableCommand {
             // A shutdown was asked for (SIGTERM, SIGINT) while start-up still waited for the
             // database: stopping is what was asked, not a failure. Any other error before serving
             // (a failed migration, the port in use) leaves `isDraining` false and exits non-zero.
-            logger.notice("stopped before the server started", metadata: ["reason": "\(error)"])
+            logger.notice("stopped before the server started", metadata: ["reason": "\(RedactedErrorDescription(error))"])
         }
     }
 }

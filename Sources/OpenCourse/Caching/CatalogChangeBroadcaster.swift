@@ -59,8 +59,7 @@ final class CatalogChangeBroadcaster: CatalogChangeObserver, Service, Sendable {
             do {
                 _ = try await database.run(Notify.self, [.text(CatalogChangeListener.channel), .text(payload)])
             } catch {
-                // PSQLError's description hides everything; String(reflecting:) says why (no user data here).
-                logger.warning("could not notify other instances of catalog changes", metadata: ["error": "\(String(reflecting: error))"])
+                logger.warning("could not notify other instances of catalog changes", metadata: ["error": "\(RedactedErrorDescription(error))"])
             }
             start = end
         }

@@ -46,8 +46,7 @@ struct CatalogChangeListener: Service {
                     try? await connection.close()
                 } catch {
                     if Task.isCancelled { break }
-                    // PSQLError's description hides everything; String(reflecting:) says why (no user data here).
-                    logger.warning("catalog change listener lost its connection; retrying", metadata: ["error": "\(String(reflecting: error))"])
+                    logger.warning("catalog change listener lost its connection; retrying", metadata: ["error": "\(RedactedErrorDescription(error))"])
                 }
                 cache.invalidateAll()
                 try await Task.sleep(for: .seconds(1))

@@ -51,7 +51,7 @@ public struct PostgresBackend: DatabaseBackend {
                 // that came before the migrations would break the statement on that connection for
                 // good): close it, and the pool opens a fresh one.
                 logger.warning("a statement failed to prepare; closing its connection", metadata: [
-                    "statement": "\(NamedStatement<Statement>.name)", "error": "\(String(reflecting: error))",
+                    "statement": "\(NamedStatement<Statement>.name)", "error": "\(RedactedErrorDescription(error))",
                 ])
                 try? await connection.close()
                 throw error

@@ -72,10 +72,10 @@ struct ProblemDetailsMiddleware: RouterMiddleware {
             return (error.status, defaultDetail(for: error.status), nil)
         default:
             if DatabaseFailure(error) == .unavailable {
-                logger.error("database unavailable", metadata: ["error": "\(String(reflecting: error))"])
+                logger.error("database unavailable", metadata: ["error": "\(RedactedErrorDescription(error))"])
                 return (.serviceUnavailable, "The service cannot reach its database; try again shortly.", nil)
             }
-            logger.error("unexpected error", metadata: ["error": "\(String(reflecting: error))"])
+            logger.error("unexpected error", metadata: ["error": "\(RedactedErrorDescription(error))"])
             return (.internalServerError, "An unexpected error occurred.", nil)
         }
     }

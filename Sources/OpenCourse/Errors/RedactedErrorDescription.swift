@@ -1,0 +1,50 @@
+import PostgresNIO
+import SQLiteNIO
+
+/// An error as the service logs it: what failed and why, never the values involved.
+///
+/// PostgresNIO's `String(reflecting:)` prints a failed statement with its binds (emails,
+/// password hashes, titles), the server's detail ("Key (email)=(…) already exists", "Failing row
+/// contains (…)") and the bytes of a cell it could not decode. This keeps the kind, the SQLSTATE,
+/// the server's message and the names of the schema objects, and drops the rest.
+struct RedactedErrorDescription: CustomStringConvertible, Sendable {
+    let description: String
+
+    init(_ error: any Error) {
+        switch error {
+        case let error as PSQLError:
+            description = Self.describe(error)
+        case let error as PostgresDecodingError:
+            description = "PostgresDecodingError(code: \(error.code), column: \(error.columnName), "
+                + "targetType: \(error.targetType), postgresType: \(error.postgresType))"
+        case let error as SQLiteError:
+            // SQLite's messages name the constraint or column, never the values.
+            description = "SQLiteError(\(error.reason): \(error.message))"
+        default:
+            // Transport, pool and timeout errors: addresses and states, no request data.
+            description = String(reflecting: error)
+        }
+    }
+
+    private static let serverFields: [(label: String, field: PSQLError.ServerInfo.Field)] = [
+        ("sqlState", .sqlState), ("severity", .severity), ("schema", .schemaName),
+        ("table", .tableName), ("column", .columnName), ("constraint", .constraintName),
+    ]
+
+    private static func describe(_ error: PSQLError) -> String {
+        var parts = ["code: \(error.code)"]
+        if let info = error.serverInfo {
+            for (label, field) in serverFields {
+                if let value = info[field] { parts.append("\(label): \(value)") }
+            }
+            // The messages of data exceptions (class 22) quote the offending value.
+            if let message = info[.message], info[.sqlState]?.hasPrefix("22") != true {
+                parts.append("message: \(message)")
+            }
+        }
+        if let underlying = error.underlying {
+            parts.append("underlying: \(RedactedErrorDescription(underlying))")
+        }
+        return "PSQLError(\(parts.joined(separator: ", ")))"
+    }
+}
