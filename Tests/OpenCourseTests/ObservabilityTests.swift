@@ -82,22 +82,33 @@ struct ObservabilityTests {
         }
     }
 
-    @Test func logTimestampsAndDurationsAreWhatFoundationFormats() {
+    /// The API's and the logs' timestamps, against Foundation's ISO 8601 style they replace.
+    @Test func timestampsAreWhatFoundationFormats() {
         var generator = SystemRandomNumberGenerator()
         for _ in 0..<2_000 {
-            let seconds = Int.random(in: 0...4_102_444_800, using: &generator)
-            let milliseconds = Int.random(in: 0...999, using: &generator)
-            // 0.2 ms into the millisecond, well clear of a Double's rounding at these magnitudes.
-            let date = Date(timeIntervalSince1970: Double(seconds) + (Double(milliseconds) + 0.2) / 1000)
-            let expected = date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
-            #expect(LogLine.timestamp(seconds: seconds, nanoseconds: milliseconds * 1_000_000 + 200_000) == expected)
+            let milliseconds = Int64.random(in: 0...4_102_444_800_000, using: &generator)
+            let date = Timestamp.fromMilliseconds(milliseconds)
+            // Foundation truncates, so it is given the instant 0.2 ms later: the Double nearest a
+            // millisecond is often just below it.
+            let expected = date.addingTimeInterval(0.0002).formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+            #expect(Timestamp.iso8601(date) == expected, "\(milliseconds)")
+            #expect(Timestamp.iso8601(seconds: Int(milliseconds / 1000), milliseconds: Int(milliseconds % 1000)) == expected)
+        }
+        // Foundation printed this stored instant as .615.
+        #expect(Timestamp.iso8601(Timestamp.fromMilliseconds(1_219_522_473_616)) == "2008-08-23T20:14:33.616Z")
+        #expect(Timestamp.iso8601(Timestamp.fromMilliseconds(-1)) == "1969-12-31T23:59:59.999Z")
+        #expect(Timestamp.iso8601(Timestamp.fromMilliseconds(1_795_688_236_312)) == "2026-11-26T10:17:16.312Z")
+        #expect(Timestamp.iso8601(seconds: 253_402_300_800, milliseconds: 7) == "10000-01-01T00:00:00.007Z")
+    }
 
+    @Test func logDurationsAreWhatPrintfFormats() {
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<2_000 {
             let nanoseconds = Int64.random(in: 0...20_000_000_000, using: &generator)
             guard nanoseconds % 10_000 != 5_000 else { continue }  // a tie: printf rounds it to even
             let duration = Duration.nanoseconds(nanoseconds)
             #expect(LogLine.milliseconds(duration) == String(format: "%.2f", Double(nanoseconds) / 1e6), "\(nanoseconds)")
         }
-        #expect(LogLine.timestamp(seconds: 1_795_688_236, nanoseconds: 312_999_999) == "2026-11-26T10:17:16.312Z")
         #expect(LogLine.milliseconds(.nanoseconds(-5)) == "0.00")
         #expect(LogLine.milliseconds(.seconds(86_400 * 365)) == "31536000000.00")
     }

@@ -101,7 +101,7 @@ struct Migrate: AsyncParsableCommand {
             if showStatus {
                 for (tag, state) in try await migrator.status() {
                     switch state {
-                    case .applied(let date): print("applied  \(tag)  \(APIJSON.timestamp(date))")
+                    case .applied(let date): print("applied  \(tag)  \(Timestamp.iso8601(date))")
                     case .pending: print("pending  \(tag)")
                     }
                 }

@@ -20,3 +20,50 @@ enum Timestamp {
         fromMilliseconds(milliseconds(of: date))
     }
 }
+
+extension Timestamp {
+    /// `date` in UTC as `2026-11-26T10:17:16.312Z`, to the (rounded) millisecond: how the API and
+    /// the logs print instants. Written by hand because Foundation's ISO 8601 format style costs
+    /// microseconds per call, and a course has two timestamps.
+    static func iso8601(_ date: Date) -> String {
+        let (seconds, milliseconds) = milliseconds(of: date).quotientAndRemainder(dividingBy: 1000)
+        // Before 1970 the remainder is negative; borrow a second.
+        return milliseconds < 0
+            ? iso8601(seconds: Int(seconds) - 1, milliseconds: Int(milliseconds) + 1000)
+            : iso8601(seconds: Int(seconds), milliseconds: Int(milliseconds))
+    }
+
+    static func iso8601(seconds: Int, milliseconds: Int) -> String {
+        var time = seconds
+        var parts = tm()
+        guard gmtime_r(&time, &parts) != nil, parts.tm_year + 1900 >= 0 else { return "0000-01-01T00:00:00.000Z" }
+        var out: [UInt8] = []
+        out.reserveCapacity(24)
+        func digits(_ value: Int, _ count: Int) {
+            var divisor = 1
+            for _ in 1..<count { divisor *= 10 }
+            while divisor <= value / 10 { divisor *= 10 }
+            var rest = value
+            while divisor > 0 {
+                out.append(UInt8(ascii: "0") + UInt8(rest / divisor % 10))
+                rest %= divisor
+                divisor /= 10
+            }
+        }
+        digits(Int(parts.tm_year) + 1900, 4)
+        out.append(UInt8(ascii: "-"))
+        digits(Int(parts.tm_mon) + 1, 2)
+        out.append(UInt8(ascii: "-"))
+        digits(Int(parts.tm_mday), 2)
+        out.append(UInt8(ascii: "T"))
+        digits(Int(parts.tm_hour), 2)
+        out.append(UInt8(ascii: ":"))
+        digits(Int(parts.tm_min), 2)
+        out.append(UInt8(ascii: ":"))
+        digits(Int(parts.tm_sec), 2)
+        out.append(UInt8(ascii: "."))
+        digits(milliseconds, 3)
+        out.append(UInt8(ascii: "Z"))
+        return String(decoding: out, as: UTF8.self)
+    }
+}

@@ -5,17 +5,11 @@ import NIOCore
 /// The API's JSON conventions in one place: camelCase keys (Swift's own), ISO 8601 UTC timestamps
 /// with milliseconds, and request bodies that must be JSON objects.
 public enum APIJSON {
-    private static let timestampStyle = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
-
-    static func timestamp(_ date: Date) -> String {
-        date.formatted(timestampStyle)
-    }
-
     static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .custom { date, encoder in
             var container = encoder.singleValueContainer()
-            try container.encode(timestamp(date))
+            try container.encode(Timestamp.iso8601(date))
         }
         // Sorted keys make equal values encode to equal bytes (stable bodies, stable ETags).
         encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]

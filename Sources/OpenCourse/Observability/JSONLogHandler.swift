@@ -117,40 +117,7 @@ enum LogLine {
     static func timestamp() -> String {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
-        return timestamp(seconds: now.tv_sec, nanoseconds: now.tv_nsec)
-    }
-
-    static func timestamp(seconds: Int, nanoseconds: Int) -> String {
-        var time = seconds
-        var parts = tm()
-        guard gmtime_r(&time, &parts) != nil, parts.tm_year + 1900 >= 0 else { return "0000-01-01T00:00:00.000Z" }
-        var out: [UInt8] = []
-        out.reserveCapacity(24)
-        func digits(_ value: Int, _ count: Int) {
-            var divisor = 1
-            for _ in 1..<count { divisor *= 10 }
-            var rest = value
-            while divisor > 0 {
-                out.append(UInt8(ascii: "0") + UInt8(rest / divisor % 10))
-                rest %= divisor
-                divisor /= 10
-            }
-        }
-        digits(Int(parts.tm_year) + 1900, 4)
-        out.append(UInt8(ascii: "-"))
-        digits(Int(parts.tm_mon) + 1, 2)
-        out.append(UInt8(ascii: "-"))
-        digits(Int(parts.tm_mday), 2)
-        out.append(UInt8(ascii: "T"))
-        digits(Int(parts.tm_hour), 2)
-        out.append(UInt8(ascii: ":"))
-        digits(Int(parts.tm_min), 2)
-        out.append(UInt8(ascii: ":"))
-        digits(Int(parts.tm_sec), 2)
-        out.append(UInt8(ascii: "."))
-        digits(nanoseconds / 1_000_000, 3)
-        out.append(UInt8(ascii: "Z"))
-        return String(decoding: out, as: UTF8.self)
+        return Timestamp.iso8601(seconds: now.tv_sec, milliseconds: now.tv_nsec / 1_000_000)
     }
 
     /// A duration in milliseconds with two decimals, as `String(format: "%.2f")` would (but ties
