@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import HummingbirdTesting
 import SQLKit
+import Synchronization
 import Testing
 @testable import OpenCourse
 
@@ -111,6 +112,88 @@ struct ObservabilityTests {
         }
         #expect(LogLine.milliseconds(.nanoseconds(-5)) == "0.00")
         #expect(LogLine.milliseconds(.seconds(86_400 * 365)) == "31536000000.00")
+    }
+
+    /// Everything written to a pipe's write end, read on a thread of its own until end of file.
+    private final class PipeReader: Sendable {
+        let writeEnd: Int32
+        private let readEnd: Int32
+        private let done = DispatchSemaphore(value: 0)
+        private let bytes = Mutex<[UInt8]>([])
+
+        init() throws {
+            var ends: [Int32] = [0, 0]
+            try #require(pipe(&ends) == 0)
+            (readEnd, writeEnd) = (ends[0], ends[1])
+        }
+
+        func startReading() {
+            Thread { [self] in
+                var chunk = [UInt8](repeating: 0, count: 65_536)
+                while true {
+                    let count = read(readEnd, &chunk, chunk.count)
+                    if count < 0 && errno == EINTR { continue }
+                    guard count > 0 else { break }
+                    bytes.withLock { $0.append(contentsOf: chunk[..<count]) }
+                }
+                close(readEnd)
+                done.signal()
+            }.start()
+        }
+
+        /// Closes the write end and returns the lines read.
+        func finish() -> [String] {
+            close(writeEnd)
+            done.wait()
+            return String(decoding: bytes.withLock { $0 }, as: UTF8.self).split(separator: "\n").map(String.init)
+        }
+    }
+
+    @Test func logWriterKeepsEveryLineOfEveryThreadInOrder() async throws {
+        let pipe = try PipeReader()
+        pipe.startReading()
+        let writer = LogWriter(fileDescriptor: pipe.writeEnd, capacity: 1 << 20)
+        await withTaskGroup { group in
+            for task in 0..<4 {
+                group.addTask { for line in 0..<5_000 { writer.append("task \(task) line \(line)") } }
+            }
+        }
+        writer.flush()
+        let lines = pipe.finish()
+        #expect(lines.count == 20_000)
+        for task in 0..<4 {
+            let numbers = lines.filter { $0.hasPrefix("task \(task) ") }.compactMap { Int($0.split(separator: " ")[3]) }
+            #expect(numbers == Array(0..<5_000))
+        }
+    }
+
+    /// A log pipe nobody reads must not stall the caller (an event loop): lines beyond the buffer
+    /// are dropped and counted, and the count is logged once the pipe drains.
+    @Test func logWriterDropsLinesInsteadOfWaitingOnAStalledPipe() async throws {
+        let pipe = try PipeReader()
+        let writer = LogWriter(fileDescriptor: pipe.writeEnd, capacity: 4_096)
+        let appended = DispatchSemaphore(value: 0)
+        Thread {
+            // 1 MB, sixteen times what the pipe holds.
+            for line in 0..<20_000 { writer.append("line \(line) " + String(repeating: "x", count: 40)) }
+            appended.signal()
+        }.start()
+        // Not a timing assertion: without the buffer the appends block until the pipe is read.
+        #expect(appended.wait(timeout: .now() + 30) == .success)
+
+        pipe.startReading()
+        writer.flush()
+        let lines = pipe.finish()
+        let notices = lines.compactMap { line -> [String: String]? in
+            guard let object = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: String] else { return nil }
+            return object["msg"] == "log lines dropped: standard error did not keep up" ? object : nil
+        }
+        let dropped = notices.compactMap { $0["dropped"].flatMap { Int($0) } }.reduce(0, +)
+        let kept = lines.filter { $0.hasPrefix("line ") }.compactMap { Int($0.split(separator: " ")[1]) }
+        #expect(!notices.isEmpty && notices.allSatisfy { $0["level"] == "warning" })
+        #expect(dropped > 0)
+        #expect(kept.count + dropped == 20_000)
+        #expect(kept == kept.sorted())
     }
 
     @Test func textFormatIsOneReadableLine() async throws {

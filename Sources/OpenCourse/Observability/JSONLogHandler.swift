@@ -10,30 +10,13 @@ public struct LogSink: Sendable {
         self.write = write
     }
 
-    /// One `write(2)` per line: on a pipe, lines up to `PIPE_BUF` (4 KiB) never interleave with
-    /// other threads' lines. A partial write is finished; a non-blocking stderr that is full is
-    /// waited for, as a blocking one would be.
-    public static let standardError = LogSink { line in
-        var bytes = Array(line.utf8)
-        bytes.append(UInt8(ascii: "\n"))
-        bytes.withUnsafeBytes { buffer in
-            guard let start = buffer.baseAddress else { return }
-            var offset = 0
-            while offset < buffer.count {
-                let written = Foundation.write(2, start + offset, buffer.count - offset)
-                if written > 0 {
-                    offset += written
-                } else if written < 0 && errno == EINTR {
-                    continue
-                } else if written < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
-                    var ready = pollfd(fd: 2, events: Int16(POLLOUT), revents: 0)
-                    _ = poll(&ready, 1, -1)
-                } else {
-                    return  // closed or broken: nothing more can be said
-                }
-            }
-        }
-    }
+    /// Standard error, written from a thread of its own (`LogWriter`). Lines still buffered when
+    /// the process exits are written then.
+    public static let standardError: LogSink = {
+        let writer = LogWriter.standardError
+        atexit { LogWriter.standardError.flushAtExit() }
+        return LogSink { writer.append($0) }
+    }()
 }
 
 /// A small swift-log handler (swift-log ships none for JSON): one JSON object per line, or a
