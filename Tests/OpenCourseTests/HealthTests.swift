@@ -11,6 +11,7 @@ struct HealthTests {
             let health = try await client.call(.get, "/health")
             #expect(health.status == .ok)
             #expect(health.json?["status"] as? String == "ok")
+            #expect(health.headers[.contentType] == "application/json; charset=utf-8")
             let ready = try await client.call(.get, "/ready")
             #expect(ready.status == .ok)
             // The API itself over the socket too.

