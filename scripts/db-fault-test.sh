@@ -9,6 +9,7 @@
 #     /health stays 200 and /ready answers 503,
 #   - no request at any time goes unanswered, takes longer than DB_TIMEOUT_SECONDS + 1 s, or gets
 #     a 500 (any 5xx but 503); the instance logs no "unexpected error",
+#   - the catalog change listener warns once or twice per outage, not every second it retries,
 #   - once PostgreSQL is back, the same process (same pid and start time; nothing restarts it)
 #     answers /ready 200, reads 200 and writes 201 by itself within 30 s, and every request
 #     after that succeeds,
@@ -66,6 +67,13 @@ SCENARIO_RC=0
 # Each 503 for an unreachable database is logged as "database unavailable".
 log "instance log: $(grep -c 'database unavailable' "$WORK/app.log" || true) 'database unavailable' lines, $(wc -l <"$WORK/app.log") lines in all"
 [ ! -s "$WORK/app.log" ] || "${DRIVER[@]}" log-kinds "$WORK/app.log" | sed 's/^/    /' >&2
+# The catalog change listener warns once when an outage begins (not every second it retries),
+# and again in the next outage: one warning per outage, two if it reconnected during a shutdown.
+OUTAGES=$(tr ',' '\n' <<<"$MODES" | grep -c .)
+LISTENER_WARNINGS=$(grep -c 'catalog change listener lost its connection' "$WORK/app.log" || true)
+log "catalog change listener: $LISTENER_WARNINGS warnings in $OUTAGES outages"
+[ "$LISTENER_WARNINGS" -ge "$OUTAGES" ] && [ "$LISTENER_WARNINGS" -le $((2 * OUTAGES)) ] \
+    || CHECK_FAILURES+=("the catalog change listener warned $LISTENER_WARNINGS times in $OUTAGES outages (expected one or two each)")
 
 SUMMARY="no report"
 [ ! -s "$WORK/report.json" ] || SUMMARY=$("${DRIVER[@]}" summary "$WORK/report.json")

@@ -147,6 +147,24 @@ struct CachingTests {
         }
     }
 
+    /// While PostgreSQL cannot be reached the listener retries every second, but warns once.
+    @Test func listenerWarnsOnceWhileThePostgreSQLServerIsDown() async throws {
+        let log = LogCapture()
+        let listener = CatalogChangeListener(
+            configuration: .init(host: "127.0.0.1", port: 1, username: "nobody", password: nil, database: "none", tls: .disable),
+            cache: CatalogCache(capacity: 10, timeToLive: .seconds(60)), logger: log.logger()
+        )
+        let task = Task { try await listener.run() }
+        // Port 1 refuses at once: three failed attempts and more in 2.5 s.
+        try await Task.sleep(for: .milliseconds(2_500))
+        task.cancel()
+        _ = await task.result
+        let warnings = log.objects(message: "catalog change listener lost its connection; retrying every second")
+        #expect(warnings.count == 1)
+        #expect(warnings.first?["failures"] == "1")
+        #expect(warnings.first?["error"]?.contains("connectionError") == true, "\(warnings)")
+    }
+
     /// Polls `condition` until it holds, failing the test when `within` passes first.
     static func eventually(within limit: Duration, _ condition: () async throws -> Bool) async throws {
         let deadline = ContinuousClock.now + limit

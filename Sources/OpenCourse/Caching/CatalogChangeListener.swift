@@ -8,9 +8,12 @@ import ServiceLifecycle
 /// their `CatalogChangeBroadcaster`s send `NOTIFY opencourse_catalog, '<id>,<id>,…'` after courses
 /// change; this service listens on its own connection (not one of the pool's) and drops the
 /// affected entries. While it is not listening it cannot know what
-/// changed, so it clears the cache each time it (re)connects and retries every second.
+/// changed, so it clears the cache each time it (re)connects and retries every second. While
+/// PostgreSQL is down that would be a warning a second: it warns on the first failure and then at
+/// most every `warningInterval`, with the count, and says when it listens again.
 struct CatalogChangeListener: Service {
     static let channel = "opencourse_catalog"
+    static let warningInterval = Duration.seconds(60)
 
     let configuration: PostgresConnection.Configuration
     let cache: CatalogCache
@@ -19,6 +22,8 @@ struct CatalogChangeListener: Service {
     func run() async throws {
         try? await cancelWhenGracefulShutdown {
             var connectionID = 0
+            var failures = 0
+            var lastWarning: ContinuousClock.Instant?
             while !Task.isCancelled {
                 connectionID += 1
                 do {
@@ -26,6 +31,10 @@ struct CatalogChangeListener: Service {
                         on: MultiThreadedEventLoopGroup.singleton.any(), configuration: configuration,
                         id: connectionID, logger: logger
                     )
+                    if failures > 0 {
+                        logger.notice("catalog change listener connected again", metadata: ["failures": "\(failures)"])
+                        (failures, lastWarning) = (0, nil)
+                    }
                     do {
                         try await connection.listen(on: Self.channel) { notifications in
                             cache.invalidateAll()
@@ -46,7 +55,14 @@ struct CatalogChangeListener: Service {
                     try? await connection.close()
                 } catch {
                     if Task.isCancelled { break }
-                    logger.warning("catalog change listener lost its connection; retrying", metadata: ["error": "\(RedactedErrorDescription(error))"])
+                    failures += 1
+                    let now = ContinuousClock.now
+                    if lastWarning.map({ now - $0 >= Self.warningInterval }) ?? true {
+                        logger.warning("catalog change listener lost its connection; retrying every second", metadata: [
+                            "error": "\(RedactedErrorDescription(error))", "failures": "\(failures)",
+                        ])
+                        lastWarning = now
+                    }
                 }
                 cache.invalidateAll()
                 try await Task.sleep(for: .seconds(1))
