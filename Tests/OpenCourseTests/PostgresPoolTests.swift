@@ -29,6 +29,30 @@ struct PostgresPoolTests {
         }
     }
 
+    /// The pool is fixed-size: its connections open at start and stay open, so a connection going
+    /// idle arms no idle-timeout timer (with keep-alive off, no timer at all; see
+    /// `DatabaseLocation.open` for why those timers cost memory).
+    @Test func thePoolOpensItsConnectionsAtOnceAndKeepsThem() async throws {
+        let location = try await TestDatabase.postgres.makeLocation()
+        guard case .postgres(let settings) = location else { throw PostgresTestServer.NotConfigured() }
+        let backend = try await location.open(poolSize: 3, logger: testLogger)
+        @Sendable func connections() async throws -> Int {
+            try await PostgresTestServer.withAdminConnection { connection in
+                let rows = try await connection.query(
+                    "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = \(settings.database)", logger: testLogger
+                )
+                var count = 0
+                for try await row in rows { count = try row.decode(Int.self) }
+                return count
+            }
+        }
+        try await backend.whileRunning(logger: testLogger) { backend in
+            try await CachingTests.eventually(within: .seconds(10)) { try await connections() == 3 }
+            for _ in 0..<20 { _ = try await backend.sql.raw("SELECT 1").run() }
+            #expect(try await connections() == 3)
+        }
+    }
+
     /// `DB_POOL_SIZE` is the instance's total: split over the loops, never more, at least one each.
     @Test(arguments: [1, 2, 3, 10, 11])
     func poolSizeIsSplitOverTheLoops(total: Int) {

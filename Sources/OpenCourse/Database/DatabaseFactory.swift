@@ -20,8 +20,14 @@ extension DatabaseLocation {
             case .prefer: configuration.tls = .prefer(.makeClientConfiguration())
             case .require: configuration.tls = .require(.makeClientConfiguration())
             }
+            // A fixed-size pool without keep-alive queries. Otherwise PostgresNIO arms two timers
+            // each time a connection goes idle (idle timeout, keep-alive), each a task sleeping
+            // on `Task.sleep`, and Swift frees a cancelled sleep's memory only at its deadline
+            // (swiftlang/swift#60441): at a load that leaves connections idle between requests,
+            // every query kept ~1.5 KB for 30 to 60 s (45 MiB after 28,000 requests in 5 s).
             configuration.options.maximumConnections = poolSize
-            configuration.options.minimumConnections = 0
+            configuration.options.minimumConnections = poolSize
+            configuration.options.keepAliveBehavior = nil
             configuration.options.connectTimeout = .milliseconds(Int64(timeoutSeconds * 1000))
             return PostgresBackend(
                 settings: settings, configuration: configuration, timeoutSeconds: timeoutSeconds, metrics: metrics, logger: logger

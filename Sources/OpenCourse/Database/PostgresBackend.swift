@@ -154,6 +154,7 @@ struct LoopAffineClients: Sendable {
         members = loops.enumerated().map { index, loop in
             var share = configuration
             share.options.maximumConnections = total / loops.count + (index < total % loops.count ? 1 : 0)
+            share.options.minimumConnections = min(configuration.options.minimumConnections, share.options.maximumConnections)
             return Member(
                 maximumConnections: share.options.maximumConnections,
                 client: PostgresClient(configuration: share, eventLoopGroup: loop, backgroundLogger: logger)

@@ -96,6 +96,20 @@ struct ServerProcess {
         return APIResponse(status: response.status, headers: response.headers, body: response.body.map { Data(buffer: $0) } ?? Data())
     }
 
+    /// `body` with one client whose requests share a kept-alive connection.
+    func withClient<T: Sendable>(_ body: @escaping @Sendable (TestClient) async throws -> T) async throws -> T {
+        try await TestClient.withClient(host: "127.0.0.1", port: port, operation: body)
+    }
+
+    /// The server's private (anonymous) resident memory, from `/proc`.
+    var anonymousResidentBytes: Int {
+        get throws {
+            let status = try String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8)
+            let line = try #require(status.split(separator: "\n").first { $0.hasPrefix("RssAnon:") })
+            return try #require(Int(line.split(separator: " ", omittingEmptySubsequences: true)[1])) * 1024
+        }
+    }
+
     /// Sends SIGTERM and waits for the exit status.
     func stop() async throws -> Int32 {
         process.terminate()
