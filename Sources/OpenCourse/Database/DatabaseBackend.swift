@@ -24,19 +24,12 @@ public protocol DatabaseBackend: Sendable {
 }
 
 extension DatabaseBackend {
-    /// True when a trivial query succeeds within `timeout`: readiness. A pool that cannot connect
-    /// keeps the query waiting, so the answer must not wait for it.
-    func isReachable(timeout: Duration = .seconds(2)) async -> Bool {
-        await withTaskGroup(of: Bool.self) { group in
-            group.addTask { (try? await sql.raw("SELECT 1").run()) != nil }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                return false
-            }
-            let reachable = await group.next() ?? false
-            group.cancelAll()
-            return reachable
-        }
+    /// True when a trivial query succeeds within `seconds`: readiness. A pool that cannot connect
+    /// keeps the query waiting, so the answer must not wait for it. (A racing `Task.sleep` would
+    /// hold its memory until its deadline after every answer: swiftlang/swift#60441.)
+    func isReachable(seconds: Double = 2) async -> Bool {
+        let sql = self.sql
+        return (try? await withDeadline(seconds: seconds) { try await sql.raw("SELECT 1").run() }) != nil
     }
 
     /// Opens the backend, runs its services while `body` works with it, then shuts them down.
