@@ -16,8 +16,9 @@ stop_pg() {
 trap stop_pg EXIT INT TERM
 
 pg_prepare "$PG_WORK" "$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-# Every test gets its own database, and the tests run in parallel.
-PG_OPTS+=" -c max_connections=300"
+# Every test gets its own database, the tests run in parallel, and every app opens its whole
+# pool at once (4 connections in tests, plus the catalog change listener's).
+PG_OPTS+=" -c max_connections=600"
 pg_start
 log "PostgreSQL $(pg_version) on 127.0.0.1:$PG_PORT"
 

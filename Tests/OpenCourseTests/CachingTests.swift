@@ -151,11 +151,11 @@ struct CachingTests {
     @Test func listenerWarnsOnceWhileThePostgreSQLServerIsDown() async throws {
         let log = LogCapture()
         let listener = CatalogChangeListener(
-            configuration: .init(host: "127.0.0.1", port: 1, username: "nobody", password: nil, database: "none", tls: .disable),
+            configuration: .init(host: "127.0.0.1", port: try ServerProcess.freePort(), username: "nobody", password: nil, database: "none", tls: .disable),
             cache: CatalogCache(capacity: 10, timeToLive: .seconds(60)), logger: log.logger()
         )
         let task = Task { try await listener.run() }
-        // Port 1 refuses at once: three failed attempts and more in 2.5 s.
+        // A port just freed refuses at once: three failed attempts and more in 2.5 s.
         try await Task.sleep(for: .milliseconds(2_500))
         task.cancel()
         _ = await task.result

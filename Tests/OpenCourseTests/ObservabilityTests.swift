@@ -196,6 +196,25 @@ struct ObservabilityTests {
         #expect(kept == kept.sorted())
     }
 
+    /// At exit the last lines are flushed, but a stalled pipe must not keep the process alive.
+    @Test func logWriterGivesUpOnAStalledPipeAtExit() async throws {
+        let pipe = try PipeReader()
+        let writer = LogWriter(fileDescriptor: pipe.writeEnd, capacity: 1 << 20)
+        // More than the pipe holds, so the writer thread blocks in write(2), holding its lock.
+        for line in 0..<4_000 { writer.append("line \(line) " + String(repeating: "x", count: 40)) }
+        try await Task.sleep(for: .milliseconds(100))
+        let flushed = DispatchSemaphore(value: 0)
+        Thread {
+            writer.flushAtExit()
+            flushed.signal()
+        }.start()
+        // Not a timing assertion: without the bound, flushAtExit never returns.
+        #expect(flushed.wait(timeout: .now() + 30) == .success)
+        pipe.startReading()
+        writer.flush()
+        #expect(pipe.finish().count == 4_000)
+    }
+
     @Test func textFormatIsOneReadableLine() async throws {
         let capture = LogCapture()
         try await withApp(.sqlite, logger: capture.logger(format: .text)) { client in
@@ -256,6 +275,14 @@ struct ObservabilityTests {
             if database == .postgres {
                 #expect(errors.allSatisfy { String(reflecting: $0).contains(secret) })
             }
+            // A row that does not decode: the drivers put the cell in the error's description.
+            do {
+                let row = try #require(try await sql.raw("SELECT email FROM secrets").first())
+                _ = try row.decode(column: "email", as: Int.self)
+            } catch {
+                errors.append(error)
+            }
+            try #require(errors.count == queries.count + 1)
 
             let log = LogCapture()
             for error in errors { _ = ProblemDetailsMiddleware.response(for: error, logger: log.logger()) }
@@ -264,8 +291,8 @@ struct ObservabilityTests {
             #expect(!log.all.joined().contains("secret-"), "\(log.all)")
             // What is left still says what went wrong.
             let expected = database == .postgres
-                ? [["sqlState: 23505", "constraint: secrets_email_key"], ["sqlState: 23514", "secrets_n_check"], ["sqlState: 22P02"]]
-                : [["UNIQUE constraint failed: secrets.email"], ["CHECK constraint failed"]]
+                ? [["sqlState: 23505", "constraint: secrets_email_key"], ["sqlState: 23514", "secrets_n_check"], ["sqlState: 22P02"], ["PostgresDecodingError(code: typeMismatch", "column: email", "Int"]]
+                : [["UNIQUE constraint failed: secrets.email"], ["CHECK constraint failed"], ["DecodingError(", "Int"]]
             for (line, parts) in zip(logged, expected) {
                 #expect(parts.allSatisfy { line.contains($0) }, "\(line)")
             }

@@ -53,6 +53,29 @@ struct PostgresPoolTests {
         }
     }
 
+    /// A statement the deadline gives up on closes its connection: the pool then lends out a
+    /// fresh one instead of one that may never answer (PostgresNIO does not stop a statement on
+    /// cancellation, so without this the next query waited for the abandoned one).
+    @Test func aStatementPastItsDeadlineClosesItsConnection() async throws {
+        let backend = try await TestDatabase.postgres.makeLocation().open(poolSize: 1, timeoutSeconds: 2, logger: testLogger)
+        try await backend.whileRunning(logger: testLogger) { backend in
+            @Sendable func backendPID() async throws -> Int {
+                let row = try #require(try await backend.sql.raw("SELECT pg_backend_pid() AS pid").first())
+                return try row.decode(column: "pid", as: Int.self)
+            }
+            let before = try await backendPID()
+            await #expect(throws: DatabaseTimeoutError.self) {
+                try await backend.sql.raw("SELECT pg_sleep(60)").run()
+            }
+            // On a new connection, long before the abandoned sleep (which held the only connection)
+            // would end; attempts may time out while the machine is busy opening it.
+            try await CachingTests.eventually(within: .seconds(30)) {
+                guard let pid = try? await backendPID() else { return false }
+                return pid != before
+            }
+        }
+    }
+
     /// `DB_POOL_SIZE` is the instance's total: split over the loops, never more, at least one each.
     @Test(arguments: [1, 2, 3, 10, 11])
     func poolSizeIsSplitOverTheLoops(total: Int) {
@@ -60,8 +83,12 @@ struct PostgresPoolTests {
             host: "127.0.0.1", username: "nobody", password: nil, database: nil, tls: .disable
         )
         configuration.options.maximumConnections = total
-        let shares = LoopAffineClients(configuration: configuration, logger: testLogger).members.map(\.maximumConnections)
+        configuration.options.minimumConnections = total
+        let members = LoopAffineClients(configuration: configuration, logger: testLogger).members
+        let shares = members.map(\.maximumConnections)
         #expect(shares.reduce(0, +) == total)
+        // A fixed-size pool stays fixed-size in every share.
+        #expect(members.map(\.minimumConnections) == shares)
         #expect(shares.count == min(total, System.coreCount))
         #expect(shares.allSatisfy { $0 >= 1 } && (shares.max() ?? 0) - (shares.min() ?? 0) <= 1, "\(shares)")
     }

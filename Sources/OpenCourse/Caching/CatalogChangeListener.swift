@@ -31,13 +31,13 @@ struct CatalogChangeListener: Service {
                         on: MultiThreadedEventLoopGroup.singleton.any(), configuration: configuration,
                         id: connectionID, logger: logger
                     )
-                    if failures > 0 {
-                        logger.notice("catalog change listener connected again", metadata: ["failures": "\(failures)"])
-                        (failures, lastWarning) = (0, nil)
-                    }
                     do {
                         try await connection.listen(on: Self.channel) { notifications in
                             cache.invalidateAll()
+                            if failures > 0 {
+                                logger.notice("catalog change listener is listening again", metadata: ["failures": "\(failures)"])
+                                (failures, lastWarning) = (0, nil)
+                            }
                             for try await notification in notifications {
                                 for text in notification.payload.split(separator: ",") {
                                     if let id = UUID(apiString: text) {

@@ -113,7 +113,15 @@ struct PostgresClientSQLDatabase: SQLDatabase {
                     leased = true
                     metrics?.connectionLeased()
                     defer { metrics?.connectionReturned() }
-                    return try await body(connection)
+                    // A statement the deadline gave up on may never be answered (PostgresNIO does
+                    // not stop it on cancellation; a connection a firewall dropped stays silent
+                    // until TCP gives up, for minutes). Closing the connection fails the statement
+                    // now, and the pool opens a fresh one instead of lending out the dead one.
+                    return try await withTaskCancellationHandler {
+                        try await body(connection)
+                    } onCancel: {
+                        let _: EventLoopFuture<Void> = connection.close()
+                    }
                 }
             } catch {
                 if !leased { metrics?.connectionNotLeased() }
@@ -136,6 +144,7 @@ struct PostgresClientSQLDatabase: SQLDatabase {
 /// handed over to the request's thread.
 struct LoopAffineClients: Sendable {
     struct Member: Sendable {
+        let minimumConnections: Int
         let maximumConnections: Int
         let client: PostgresClient
     }
@@ -153,9 +162,13 @@ struct LoopAffineClients: Sendable {
         let loops = Array(allLoops.prefix(total))
         members = loops.enumerated().map { index, loop in
             var share = configuration
-            share.options.maximumConnections = total / loops.count + (index < total % loops.count ? 1 : 0)
-            share.options.minimumConnections = min(configuration.options.minimumConnections, share.options.maximumConnections)
+            share.options.maximumConnections = Self.share(of: total, loop: index, loops: loops.count)
+            share.options.minimumConnections = min(
+                Self.share(of: configuration.options.minimumConnections, loop: index, loops: loops.count),
+                share.options.maximumConnections
+            )
             return Member(
+                minimumConnections: share.options.minimumConnections,
                 maximumConnections: share.options.maximumConnections,
                 client: PostgresClient(configuration: share, eventLoopGroup: loop, backgroundLogger: logger)
             )
@@ -163,6 +176,11 @@ struct LoopAffineClients: Sendable {
         memberOfLoop = Dictionary(uniqueKeysWithValues: allLoops.enumerated().map { index, loop in
             (ObjectIdentifier(loop), index % loops.count)
         })
+    }
+
+    /// Loop `loop`'s part of `total`: equal parts, the first loops taking one more of what is left.
+    private static func share(of total: Int, loop: Int, loops: Int) -> Int {
+        total / loops + (loop < total % loops ? 1 : 0)
     }
 
     /// Each client is a service that must run for its connections to open.

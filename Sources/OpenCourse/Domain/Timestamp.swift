@@ -22,9 +22,10 @@ enum Timestamp {
 }
 
 extension Timestamp {
-    /// `date` in UTC as `2026-11-26T10:17:16.312Z`, to the (rounded) millisecond: how the API and
-    /// the logs print instants. Written by hand because Foundation's ISO 8601 format style costs
-    /// microseconds per call, and a course has two timestamps.
+    /// `date` in UTC as `2026-11-26T10:17:16.312Z`, to the rounded millisecond: how the API prints
+    /// instants (the logs print the clock's time through `iso8601(seconds:milliseconds:)`).
+    /// Written by hand because Foundation's ISO 8601 style truncates: an instant stored as .616 s
+    /// came out as .615, the Double nearest a millisecond being often just below it.
     static func iso8601(_ date: Date) -> String {
         let (seconds, milliseconds) = milliseconds(of: date).quotientAndRemainder(dividingBy: 1000)
         // Before 1970 the remainder is negative; borrow a second.

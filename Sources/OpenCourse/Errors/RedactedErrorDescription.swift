@@ -20,10 +20,26 @@ struct RedactedErrorDescription: CustomStringConvertible, Sendable {
         case let error as SQLiteError:
             // SQLite's messages name the constraint or column, never the values.
             description = "SQLiteError(\(error.reason): \(error.message))"
+        case let error as DecodingError:
+            // A row that does not decode: postgres-kit and sqlite-kit put the cell's value in the
+            // context's description, so only the kind, the type and the column are kept.
+            description = Self.describe(error)
         default:
             // Transport, pool and timeout errors: addresses and states, no request data.
             description = String(reflecting: error)
         }
+    }
+
+    private static func describe(_ error: DecodingError) -> String {
+        let (kind, type, context): (String, Any.Type?, DecodingError.Context?) = switch error {
+        case .typeMismatch(let type, let context): ("typeMismatch", type, context)
+        case .valueNotFound(let type, let context): ("valueNotFound", type, context)
+        case .keyNotFound(let key, let context): ("keyNotFound \(key.stringValue)", nil, context)
+        case .dataCorrupted(let context): ("dataCorrupted", nil, context)
+        @unknown default: ("unknown", nil, nil)
+        }
+        let path = context?.codingPath.map(\.stringValue).joined(separator: ".") ?? ""
+        return "DecodingError(\(kind)\(type.map { ", type: \($0)" } ?? ""), path: \(path))"
     }
 
     private static let serverFields: [(label: String, field: PSQLError.ServerInfo.Field)] = [

@@ -7,8 +7,8 @@ import Synchronization
 /// waits 2 ms for more and writes them all with one `write(2)` when the reader keeps up. A
 /// stalled reader (a log pipe nobody drains) would otherwise stall every request; instead, once
 /// the buffer is full, further lines are dropped and counted, and a warning with their number is
-/// written when there is room again. Lines still buffered at exit are written by `flush()`, which
-/// the process calls from `atexit`; a crash loses them.
+/// written when there is room again. Lines still buffered at exit are written by `flushAtExit()`,
+/// which the process calls from `atexit`; a crash loses them (normally the last 2 ms of lines).
 final class LogWriter: Sendable {
     /// The service's standard error, with 1 MiB of buffer (a few thousand lines).
     static let standardError = LogWriter(fileDescriptor: 2, capacity: 1 << 20)
@@ -46,19 +46,19 @@ final class LogWriter: Sendable {
 
     /// Queues `line` and a newline; never blocks on the descriptor.
     func append(_ line: String) {
-        let wasEmpty = buffer.withLock { buffer -> Bool in
-            guard buffer.bytes.count + line.utf8.count < capacity else {
+        // The thread drains everything it finds, so it needs waking only by the first line after
+        // a drain, or by the first line dropped (for the warning).
+        let wake = buffer.withLock { buffer -> Bool in
+            guard buffer.bytes.count + line.utf8.count + 1 <= capacity else {
                 buffer.dropped += 1
-                return false
+                return buffer.dropped == 1
             }
             let wasEmpty = buffer.bytes.isEmpty
             buffer.bytes.append(contentsOf: line.utf8)
             buffer.bytes.append(UInt8(ascii: "\n"))
             return wasEmpty
         }
-        // The thread drains everything it finds, so it needs waking only when the buffer fills up
-        // from empty.
-        if wasEmpty { wake.signal() }
+        if wake { self.wake.signal() }
     }
 
     /// Writes everything appended so far before it returns.
@@ -82,17 +82,15 @@ final class LogWriter: Sendable {
         }
     }
 
-    /// `flush()`, unless the thread has been stuck on a stalled descriptor for a second: exiting
-    /// matters more than the last lines.
+    /// `flush()`, but for a second at most: on a stalled descriptor the write (or the writer
+    /// thread, holding the lock) never returns, and exiting matters more than the last lines.
     func flushAtExit() {
-        for _ in 0..<1_000 {
-            let flushed: Void? = writing.withLockIfAvailable { _ in () }
-            if flushed != nil {
-                flush()
-                return
-            }
-            usleep(1_000)
-        }
+        let done = DispatchSemaphore(value: 0)
+        Thread { [self] in
+            flush()
+            done.signal()
+        }.start()
+        _ = done.wait(timeout: .now() + 1)
     }
 
     private static func droppedNotice(_ count: Int) -> String {

@@ -105,7 +105,7 @@ func testConfiguration(_ location: DatabaseLocation) -> AppConfiguration {
     configuration.bcryptCost = 4
     configuration.jwtSecret = testSecret
     configuration.logLevel = .critical
-    configuration.databasePoolSize = 8
+    configuration.databasePoolSize = 4
     // Tests share one client address; the rate-limit tests turn these back on.
     configuration.rateLimitRPS = 0
     configuration.registerMaxPerWindow = 100_000
