@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import Testing
 @testable import OpenCourse
 
@@ -88,6 +89,100 @@ struct CommandLineTests {
         let grown = try server.anonymousResidentBytes - before
         #expect(grown < 3 << 20, "grew by \(grown >> 10) KiB over the second 6,000 requests")
         #expect(try await server.stop() == 0)
+    }
+
+    /// Once serving, the executable's pages that only start-up touched are no longer resident;
+    /// with `--keep-startup-pages` they stay. (The Swift libraries are given back too, but not
+    /// here: the test runner maps them as well, and the kernel leaves shared pages alone.)
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: "/proc/self/status")))
+    func pagesOnlyStartUpUsedAreGivenBackOnceServing() async throws {
+        let directory = try Self.scratchDirectory()
+        // A just-linked executable's pages are dirty in the page cache until written back, and
+        // the kernel does not drop dirty pages at once: write them back first, as they are on any
+        // deployed binary.
+        let executable = try FileHandle(forReadingFrom: ServerProcess.executable)
+        try executable.synchronize()
+        try executable.close()
+        var resident: [Bool: Int] = [:]
+        for keep in [false, true] {
+            var environment = Self.environment(database: "sqlite:" + directory.appendingPathComponent("pages-\(keep).sqlite").path)
+            environment["LOG_LEVEL"] = "info"
+            let server = try await ServerProcess.serve(environment: environment, arguments: keep ? ["--keep-startup-pages"] : [])
+            // Measured before any request beyond the start-up check: a request brings back the
+            // pages it runs on, and in a debug build those are many.
+            try await Task.sleep(for: .seconds(1))  // /health can answer before the pages are given back
+            resident[keep] = try server.residentKiB(ofMappingsOf: ServerProcess.executable.path)
+            #expect(try await server.stop() == 0)
+            // The process's own reading of its resident set, just before and after.
+            let line = try String(contentsOf: server.errorLog, encoding: .utf8).split(separator: "\n")
+                .first { $0.contains("gave back memory pages only start-up used") }
+            if keep {
+                #expect(line == nil)
+            } else {
+                let fields = try JSONSerialization.jsonObject(with: Data(try #require(line).utf8)) as? [String: Any]
+                let before = try #require((fields?["resident_kib_before"] as? String).flatMap { Int($0) })
+                let after = try #require((fields?["resident_kib_after"] as? String).flatMap { Int($0) })
+                #expect(after * 10 < before * 7, "resident set: \(before) KiB before, \(after) KiB after")
+            }
+        }
+        let (released, kept) = (try #require(resident[false]), try #require(resident[true]))
+        #expect(released * 10 < kept * 8, "executable resident: \(released) KiB given back, \(kept) KiB kept")
+    }
+
+    /// After a burst of large requests the heap's free pages go back to the system within the
+    /// trim interval; the control run (trimming off) shows that glibc otherwise keeps them.
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: "/proc/self/status")))
+    func freeHeapPagesAreGivenBackAfterABurst() async throws {
+        let directory = try Self.scratchDirectory()
+        var kept: [Bool: Int] = [:]
+        for trimming in [true, false] {
+            var environment = Self.environment(database: "sqlite:" + directory.appendingPathComponent("heap-\(trimming).sqlite").path)
+            environment["HEAP_TRIM_SECONDS"] = trimming ? "1" : "0"
+            environment["RATE_LIMIT_RPS"] = "0"
+            environment["REGISTER_MAX_PER_WINDOW"] = "1000000"
+            let server = try await ServerProcess.serve(environment: environment)
+            let before = try server.anonymousResidentBytes
+            let name = String(repeating: "a", count: 600_000)
+            try await withThrowingTaskGroup { group in
+                for client in 0..<32 {
+                    group.addTask {
+                        try await server.withClient { http in
+                            for request in 0..<5 {
+                                let body = ByteBuffer(string: #"{"email":"heap\#(client)x\#(request)@example.com","password":"password123","name":"\#(name)"}"#)
+                                let response = try await http.execute(.init(
+                                    "/api/v1/auth/register", method: .post, authority: "127.0.0.1",
+                                    headers: [.contentType: "application/json"], body: body
+                                ))
+                                #expect(response.status == .unprocessableContent)
+                            }
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            try await Task.sleep(for: .seconds(2.5))
+            kept[trimming] = try server.anonymousResidentBytes - before
+            #expect(try await server.stop() == 0)
+        }
+        let (trimmed, untrimmed) = (try #require(kept[true]), try #require(kept[false]))
+        #expect(untrimmed > 4 << 20, "without trimming the burst left \(untrimmed >> 10) KiB")
+        #expect(trimmed * 2 < untrimmed, "trimmed: \(trimmed >> 10) KiB left, untrimmed: \(untrimmed >> 10) KiB")
+    }
+
+    /// Only private mappings of files are given back: not the heap, stacks or anonymous memory
+    /// (nothing to reclaim them to without swap), and not shared mappings (SQLite's `-shm`).
+    @Test func onlyPrivateFileMappingsAreGivenBack() {
+        let lines: [(Substring, Range<UInt>?)] = [
+            ("7f3a00000000-7f3a00200000 r-xp 00000000 08:01 1234      /opt/swift/usr/lib/libswiftCore.so", 0x7f3a_0000_0000..<0x7f3a_0020_0000),
+            ("55d0c0000000-55d0c0001000 r--p 00001000 08:01 99        /tmp/a dir/opencourse", 0x55d0_c000_0000..<0x55d0_c000_1000),
+            ("7f3a00400000-7f3a00408000 rw-s 00000000 08:01 77        /data/opencourse.sqlite-shm", nil),
+            ("55d0c2000000-55d0c2100000 rw-p 00000000 00:00 0         [heap]", nil),
+            ("7f3a00500000-7f3a00600000 rw-p 00000000 00:00 0 ", nil),
+            ("7ffd00000000-7ffd00021000 rw-p 00000000 00:00 0         [stack]", nil),
+        ]
+        for (line, range) in lines {
+            #expect(StartupPages.fileBackedPrivateRange(line) == range, "\(line)")
+        }
     }
 
     /// A start-up failure is a failure: a second `serve` on a port already taken exits non-zero.

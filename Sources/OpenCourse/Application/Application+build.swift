@@ -34,6 +34,9 @@ func buildApplication(
         configuration, database: database, metrics: metrics, readiness: readiness, attemptStore: attemptStore, logger: logger
     )
     var services = database.services + [dependencies.hasher.service]
+    if configuration.heapTrimSeconds > 0 {
+        services.append(HeapTrimmer(interval: .milliseconds(Int64(configuration.heapTrimSeconds * 1000))))
+    }
     if let broadcaster = dependencies.catalogChanges as? CatalogChangeBroadcaster, let postgres = database as? PostgresBackend {
         services.append(broadcaster)
         do {
@@ -48,7 +51,17 @@ func buildApplication(
         router: try buildRouter(configuration, dependencies),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
         services: services,
-        onServerRunning: { _ in readiness.markServing() },
+        onServerRunning: { _ in
+            // Before the instance reports ready, so pages come back under the first requests,
+            // not under a load balancer's full share; a few milliseconds on a loop that serves nothing yet.
+            if configuration.releaseStartupPages, let released = StartupPages.release() {
+                logger.info("gave back memory pages only start-up used", metadata: [
+                    "resident_kib_before": "\(released.residentBytesBefore >> 10)",
+                    "resident_kib_after": "\(released.residentBytesAfter >> 10)",
+                ])
+            }
+            readiness.markServing()
+        },
         logger: logger
     )
     if configuration.migrateOnStart {

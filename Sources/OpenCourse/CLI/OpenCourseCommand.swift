@@ -56,10 +56,13 @@ struct Serve: AsyncParsableCommand {
 
     @OptionGroup var options: ConfigurationOptions
     @Flag(help: "Serve without applying pending migrations first.") var noMigrate = false
+    @Flag(help: "Keep the memory pages only start-up used resident, instead of giving them back once serving.")
+    var keepStartupPages = false
 
     func run() async throws {
         var configuration = try options.resolve()
         configuration.migrateOnStart = !noMigrate
+        configuration.releaseStartupPages = !keepStartupPages
         let logger = Logging.bootstrap(configuration)
         let readiness = Readiness()
         let app = try await buildApplication(configuration, readiness: readiness, logger: logger)

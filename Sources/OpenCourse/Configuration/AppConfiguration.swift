@@ -58,6 +58,11 @@ public struct AppConfiguration: Sendable {
     public var databasePoolSize = 10
     /// Apply pending migrations before serving.
     public var migrateOnStart = true
+    /// Give back the pages only start-up touched once the server listens (`StartupPages`); `serve`
+    /// turns it on, in-process tests leave their own process alone.
+    public var releaseStartupPages = false
+    /// How often free heap pages go back to the system (`HeapTrimmer`); 0 turns it off.
+    public var heapTrimSeconds = 10.0
     /// A request that needs the database gets 503 when it has not finished within this time.
     public var databaseTimeoutSeconds = 5.0
 
@@ -190,6 +195,9 @@ public struct AppConfiguration: Sendable {
         }
         if let stale = value("HTTP_CACHE_STALE_WHILE_REVALIDATE_SECONDS") {
             self.httpCacheStaleWhileRevalidateSeconds = try Self.integer(stale, variable: "HTTP_CACHE_STALE_WHILE_REVALIDATE_SECONDS", range: 0...31_536_000)
+        }
+        if let trim = value("HEAP_TRIM_SECONDS") {
+            self.heapTrimSeconds = try Self.seconds(trim, variable: "HEAP_TRIM_SECONDS", range: 0...86_400)
         }
         if let drain = value("SHUTDOWN_DRAIN_SECONDS") {
             self.shutdownDrainSeconds = try Self.seconds(drain, variable: "SHUTDOWN_DRAIN_SECONDS", range: 0...3600)

@@ -103,11 +103,29 @@ struct ServerProcess {
 
     /// The server's private (anonymous) resident memory, from `/proc`.
     var anonymousResidentBytes: Int {
-        get throws {
-            let status = try String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8)
-            let line = try #require(status.split(separator: "\n").first { $0.hasPrefix("RssAnon:") })
-            return try #require(Int(line.split(separator: " ", omittingEmptySubsequences: true)[1])) * 1024
+        get throws { try statusKiB("RssAnon") * 1024 }
+    }
+
+    /// A line of the server's `/proc/PID/status` given in kB (`VmRSS`, `VmHWM`, `RssAnon`).
+    func statusKiB(_ field: String) throws -> Int {
+        let status = try String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8)
+        let line = try #require(status.split(separator: "\n").first { $0.hasPrefix(field + ":") })
+        return try #require(Int(line.split(separator: " ", omittingEmptySubsequences: true)[1]))
+    }
+
+    /// Resident KiB of the server's mappings of one file, from `/proc/PID/smaps`.
+    func residentKiB(ofMappingsOf path: String) throws -> Int {
+        let smaps = try String(contentsOfFile: "/proc/\(process.processIdentifier)/smaps", encoding: .utf8)
+        var inFile = false, total = 0
+        for line in smaps.split(separator: "\n") {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            if let first = fields.first, first.contains("-"), !first.hasSuffix(":") {
+                inFile = fields.count >= 6 && fields[5...].joined(separator: " ") == path
+            } else if inFile, fields.first == "Rss:", fields.count > 1, let kib = Int(fields[1]) {
+                total += kib
+            }
         }
+        return total
     }
 
     /// Sends SIGTERM and waits for the exit status.

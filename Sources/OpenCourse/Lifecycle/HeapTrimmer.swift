@@ -1,0 +1,37 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ServiceLifecycle
+
+/// glibc keeps memory freed to its per-thread arenas for reuse, and returns it to the system only
+/// from the top of a heap. After a burst (a spike of connections, a bulk import) several MiB of
+/// free pages stay resident between live blocks: 4.6 of 14 MiB of heap after compare.py's seeding.
+/// `malloc_trim` gives back every whole free page; run every few seconds it costs well under a
+/// millisecond, and only the pages that are reused are faulted in again.
+struct HeapTrimmer: Service {
+    let interval: Duration
+
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try await Task.sleep(for: interval)
+                Self.trim()
+            }
+        }
+    }
+
+    static func trim() {
+        mallocTrim?(0)
+    }
+
+    /// glibc's `malloc_trim` (declared in `malloc.h`, which the Glibc module does not include);
+    /// nil with another C library.
+    private static let mallocTrim: (@convention(c) (Int) -> Int32)? = {
+        #if canImport(Glibc)
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc_trim") else { return nil }
+        return unsafeBitCast(symbol, to: (@convention(c) (Int) -> Int32).self)
+        #else
+        return nil
+        #endif
+    }()
+}
