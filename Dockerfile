@@ -44,8 +44,12 @@ RUN groupadd --gid 10001 opencourse \
 WORKDIR /app
 COPY --from=build /staging/ /app/
 
+# LD_BIND_NOW: the dynamic linker resolves every symbol at start-up; lazily, a first call while
+# serving walks the Swift libraries' symbol tables and brings back ~3 MiB of the pages the server
+# gave back after start-up (README, "Memory").
 ENV HOST=0.0.0.0 \
-    PORT=8080
+    PORT=8080 \
+    LD_BIND_NOW=1
 
 # Numeric, so Kubernetes runAsNonRoot can verify it.
 USER 10001:10001

@@ -62,7 +62,7 @@ public struct AppConfiguration: Sendable {
     /// turns it on, in-process tests leave their own process alone.
     public var releaseStartupPages = false
     /// How often free heap pages go back to the system (`HeapTrimmer`); 0 turns it off.
-    public var heapTrimSeconds = 10.0
+    public var heapTrimSeconds = 2.0
     /// A request that needs the database gets 503 when it has not finished within this time.
     public var databaseTimeoutSeconds = 5.0
 

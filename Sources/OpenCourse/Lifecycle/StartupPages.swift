@@ -5,26 +5,25 @@ import Glibc
 
 /// Start-up (argument parsing, configuration, migrations, the OpenAPI document, Foundation's own
 /// set-up) touches code and read-only data that serving never runs again: in a release build about
-/// half of the 42 MiB resident right after start-up. Those pages are clean copies of files, which
-/// the kernel would drop under memory pressure anyway; asking it to drop them now
-/// (`MADV_PAGEOUT`) leaves resident what serving uses. The kernel skips pages that other processes
-/// map too (a shared library another program has loaded), and a dropped page that is needed again
-/// comes back on first use, from the page cache or the disk.
+/// half of the 42 MiB resident right after start-up. Once serving, this process unmaps those pages
+/// (`MADV_DONTNEED`) from its read-only mappings of files: they stay in the kernel's page cache like
+/// any file's pages (reclaimable, shared with other processes), and what serving needs comes back
+/// on first use as a minor fault, without reading the disk. Only mappings that hold no private
+/// copies qualify: a read-only mapping with anonymous pages (RELRO data that the dynamic linker
+/// relocated, then protected) would lose its relocations, and writable ones hold program state.
 enum StartupPages {
     struct Released: Sendable {
         var residentBytesBefore: Int
         var residentBytesAfter: Int
     }
 
-    /// Advises the kernel to reclaim the file-backed private mappings of this process; nil where
-    /// `/proc` is missing (not Linux).
+    /// Unmaps the pages of this process's clean read-only file mappings; nil where `/proc` is
+    /// missing (not Linux).
     static func release() -> Released? {
         #if os(Linux)
-        guard let maps = procFile("/proc/self/maps"), let before = residentBytes() else { return nil }
-        for line in maps.split(separator: "\n") {
-            guard let range = fileBackedPrivateRange(line) else { continue }
-            // EINVAL on kernels before 5.4, which lack MADV_PAGEOUT: nothing to do then.
-            _ = madvise(UnsafeMutableRawPointer(bitPattern: range.lowerBound), Int(range.upperBound - range.lowerBound), MADV_PAGEOUT)
+        guard let smaps = procFile("/proc/self/smaps"), let before = residentBytes() else { return nil }
+        for range in cleanReadOnlyFileRanges(smaps: smaps) {
+            _ = madvise(UnsafeMutableRawPointer(bitPattern: range.lowerBound), Int(range.upperBound - range.lowerBound), MADV_DONTNEED)
         }
         return Released(residentBytesBefore: before, residentBytesAfter: residentBytes() ?? before)
         #else
@@ -32,15 +31,30 @@ enum StartupPages {
         #endif
     }
 
-    /// The address range of a `/proc/self/maps` line that maps a file privately. Shared mappings
-    /// (SQLite's `-shm` file) are left alone: dropping them would mean writing them back.
-    static func fileBackedPrivateRange(_ line: Substring) -> Range<UInt>? {
-        let fields = line.split(separator: " ", maxSplits: 5, omittingEmptySubsequences: true)
-        guard fields.count == 6, fields[1].utf8.last == UInt8(ascii: "p"),
-              fields[5].trimmingPrefix(while: { $0 == " " }).first == "/" else { return nil }
-        let bounds = fields[0].split(separator: "-")
-        guard bounds.count == 2, let start = UInt(bounds[0], radix: 16), let end = UInt(bounds[1], radix: 16), start < end else { return nil }
-        return start..<end
+    /// The address ranges in `/proc/self/smaps` text that map a file privately, without write
+    /// permission and without anonymous (copied-on-write) pages. Shared mappings (SQLite's `-shm`
+    /// file) are left alone too.
+    static func cleanReadOnlyFileRanges(smaps: String) -> [Range<UInt>] {
+        var ranges: [Range<UInt>] = []
+        var candidate: Range<UInt>?
+        for line in smaps.split(separator: "\n") {
+            let fields = line.split(separator: " ", maxSplits: 5, omittingEmptySubsequences: true)
+            guard let first = fields.first else { continue }
+            if !first.hasSuffix(":") {
+                // A mapping's header: "start-end perms offset device inode path".
+                candidate = nil
+                let bounds = first.split(separator: "-")
+                guard fields.count == 6, bounds.count == 2, fields[1].utf8.count == 4,
+                      let start = UInt(bounds[0], radix: 16), let end = UInt(bounds[1], radix: 16), start < end,
+                      fields[1].utf8.last == UInt8(ascii: "p"), !fields[1].contains("w"),
+                      fields[5].trimmingPrefix(while: { $0 == " " }).first == "/" else { continue }
+                candidate = start..<end
+            } else if first == "Anonymous:", let range = candidate {
+                candidate = nil
+                if fields.count > 1, fields[1] == "0" { ranges.append(range) }
+            }
+        }
+        return ranges
     }
 
     /// Resident set size from `/proc/self/statm` (its second field, in pages).
