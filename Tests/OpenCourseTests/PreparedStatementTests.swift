@@ -26,10 +26,14 @@ struct PreparedStatementTests {
     ]
 
     private static func name<Statement: PreparedStatement>(_: Statement.Type) -> String { NamedStatement<Statement>.name }
+    private static func batchName<Statement: BatchableStatement>(_: Statement.Type) -> String { NamedBatchStatement<Statement>.name }
 
     /// PostgreSQL keeps prepared statements by name, and cuts names at 63 bytes.
     @Test func statementNamesAreDistinctAndFitPostgreSQL() {
-        let names = Self.shipped.map { Self.name($0) }
+        let batches: [any BatchableStatement.Type] = [
+            SQLUserRepository.UserByID.self, SQLCourseRepository.InsertCourse.self, SQLEnrollmentRepository.InsertEnrollment.self,
+        ]
+        let names = Self.shipped.map { Self.name($0) } + batches.map { Self.batchName($0) }
         #expect(Set(names).count == names.count, "\(names)")
         #expect(names.allSatisfy { $0.utf8.count <= 63 && $0.hasPrefix("OpenCourse.") }, "\(names)")
     }

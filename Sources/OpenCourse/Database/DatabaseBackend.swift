@@ -19,6 +19,9 @@ public protocol DatabaseBackend: Sendable {
     ) async throws -> Result
     /// The rows of a statement with fixed text and the given values for `$1`…`$n`.
     func run<Statement: PreparedStatement>(_ statement: Statement.Type, _ values: [StatementValue]) async throws -> [any SQLRow]
+    /// The same for a statement that the backend may run together with other requests' executions
+    /// of it (`BatchableStatement`); the rows are this request's only.
+    func runBatched<Statement: BatchableStatement>(_ statement: Statement.Type, _ values: [StatementValue]) async throws -> [any SQLRow]
     /// Long-running services (connection pools, closers) to run alongside the application.
     var services: [any Service] { get }
 }

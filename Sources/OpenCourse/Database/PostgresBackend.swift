@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import NIOCore
 import NIOPosix
@@ -15,6 +16,7 @@ public struct PostgresBackend: DatabaseBackend {
     let logger: Logger
     let timeoutSeconds: Double
     let metrics: AppMetrics?
+    let batchers = StatementBatchers()
 
     init(
         settings: PostgresSettings, configuration: PostgresClient.Configuration,
@@ -38,25 +40,54 @@ public struct PostgresBackend: DatabaseBackend {
     public func run<Statement: PreparedStatement>(
         _ statement: Statement.Type, _ values: [StatementValue]
     ) async throws -> [any SQLRow] {
+        try await execute(NamedStatement<Statement>(values: values))
+    }
+
+    public func runBatched<Statement: BatchableStatement>(
+        _ statement: Statement.Type, _ values: [StatementValue]
+    ) async throws -> [any SQLRow] {
+        let batcher = batchers.batcher(for: Statement.self, loop: MultiThreadedEventLoopGroup.currentEventLoop)
+        return try await batcher.run(values) { requests in
+            guard requests.count > 1 else { return [try await execute(NamedStatement<Statement>(values: requests[0]))] }
+            var rowsOfKey: [UUID: [any SQLRow]] = [:]
+            for row in try await execute(NamedBatchStatement<Statement>(requests: requests)) {
+                rowsOfKey[try row.decode(column: Statement.keyColumn, as: UUID.self), default: []].append(row)
+            }
+            return requests.map { request in
+                guard case .uuid(let key)? = request.first else { return [] }
+                return rowsOfKey[key] ?? []
+            }
+        }
+    }
+
+    private func execute<Statement: PostgresPreparedStatement>(_ statement: Statement) async throws -> [any SQLRow]
+    where Statement.Row == PostgresRow {
         let logger = self.logger
         return try await pool.withLeasedConnection { connection in
             do {
                 var rows: [any SQLRow] = []
-                for try await row in try await connection.execute(NamedStatement<Statement>(values: values), logger: logger) {
+                for try await row in try await connection.execute(statement, logger: logger) {
                     rows.append(row.sql())
                 }
                 return rows
-            } catch let error as PSQLError where NamedStatement<Statement>.failedToPrepare(error) {
+            } catch let error as PSQLError where Self.failedToPrepare(error) {
                 // PostgresNIO keeps a failed preparation for the connection's lifetime (a request
                 // that came before the migrations would break the statement on that connection for
                 // good): close it, and the pool opens a fresh one.
                 logger.warning("a statement failed to prepare; closing its connection", metadata: [
-                    "statement": "\(NamedStatement<Statement>.name)", "error": "\(RedactedErrorDescription(error))",
+                    "statement": "\(Statement.name)", "error": "\(RedactedErrorDescription(error))",
                 ])
                 try? await connection.close()
                 throw error
             }
         }
+    }
+
+    /// Errors that PostgreSQL raises when it parses or plans a statement (SQLSTATE classes 42,
+    /// syntax or undefined objects, and 0A, such as a cached plan whose result type changed).
+    static func failedToPrepare(_ error: PSQLError) -> Bool {
+        guard let state = error.serverInfo?[.sqlState] else { return false }
+        return state.hasPrefix("42") || state.hasPrefix("0A")
     }
 
     public func withTransaction<Result: Sendable>(
@@ -218,11 +249,4 @@ struct NamedStatement<Statement: PreparedStatement>: PostgresPreparedStatement {
     }
 
     func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }
-
-    /// Errors that PostgreSQL raises when it parses or plans a statement (SQLSTATE classes 42,
-    /// syntax or undefined objects, and 0A, such as a cached plan whose result type changed).
-    static func failedToPrepare(_ error: PSQLError) -> Bool {
-        guard let state = error.serverInfo?[.sqlState] else { return false }
-        return state.hasPrefix("42") || state.hasPrefix("0A")
-    }
 }

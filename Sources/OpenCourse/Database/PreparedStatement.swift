@@ -57,4 +57,11 @@ extension DatabaseBackend {
     ) async throws -> [any SQLRow] {
         try await sql.raw(Statement.query(values)).all()
     }
+
+    /// Backends without batches (SQLite: one process, no round trips) run each request alone.
+    public func runBatched<Statement: BatchableStatement>(
+        _ statement: Statement.Type, _ values: [StatementValue]
+    ) async throws -> [any SQLRow] {
+        try await run(statement, values)
+    }
 }

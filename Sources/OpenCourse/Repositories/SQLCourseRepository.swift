@@ -11,11 +11,16 @@ public struct SQLCourseRepository: CourseRepository {
 
     static let columns = "id, title, description, created_by, created_at, updated_at"
 
-    enum InsertCourse: PreparedStatement {
+    enum InsertCourse: BatchableStatement {
         static let sql = """
             INSERT INTO courses (id, title, description, created_by, created_at, updated_at)
             VALUES ($1, $2, $3, $4, $5, $6)
             """
+        static let batchSQL = """
+            INSERT INTO courses (id, title, description, created_by, created_at, updated_at)
+            SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::uuid[], $5::timestamptz[], $6::timestamptz[])
+            """
+        static let keyColumn = "id"
     }
 
     enum CourseByID: PreparedStatement {
@@ -24,7 +29,7 @@ public struct SQLCourseRepository: CourseRepository {
 
     public func create(_ course: Course) async throws -> Course {
         _ = try await database.mapFailures {
-            try await database.run(InsertCourse.self, [
+            try await database.runBatched(InsertCourse.self, [
                 .uuid(course.id), .text(course.title), .text(course.description),
                 .uuid(course.createdBy), .timestamp(course.createdAt), .timestamp(course.updatedAt),
             ])

@@ -11,7 +11,7 @@ public struct SQLEnrollmentRepository: EnrollmentRepository {
 
     private static let columns = "id, user_id, course_id, enrolled_at"
 
-    enum InsertEnrollment: PreparedStatement {
+    enum InsertEnrollment: BatchableStatement {
         // One statement: the unique pair makes concurrent attempts insert once, and the EXISTS
         // turns an unknown course into "no row" rather than a foreign key error.
         static let sql = """
@@ -21,6 +21,19 @@ public struct SQLEnrollmentRepository: EnrollmentRepository {
             ON CONFLICT (user_id, course_id) DO NOTHING
             RETURNING \(SQLEnrollmentRepository.columns)
             """
+        // Within a batch a repeated pair inserts once (the later ones conflict with the first and
+        // return nothing, so they are answered as already enrolled); rows go in in pair order, so
+        // two batches that share pairs take their locks in the same order and cannot deadlock.
+        static let batchSQL = """
+            INSERT INTO enrollments (id, user_id, course_id, enrolled_at)
+            SELECT r.id, r.user_id, r.course_id, r.enrolled_at
+            FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::timestamptz[]) AS r (id, user_id, course_id, enrolled_at)
+            WHERE EXISTS (SELECT 1 FROM courses WHERE id = r.course_id)
+            ORDER BY r.user_id, r.course_id
+            ON CONFLICT (user_id, course_id) DO NOTHING
+            RETURNING \(SQLEnrollmentRepository.columns)
+            """
+        static let keyColumn = "id"
     }
 
     enum EnrollmentOfUserInCourse: PreparedStatement {
@@ -30,7 +43,7 @@ public struct SQLEnrollmentRepository: EnrollmentRepository {
     public func enroll(_ enrollment: Enrollment) async throws -> (enrollment: Enrollment, created: Bool)? {
         do {
             let inserted = try await database.mapFailures {
-                try await database.run(InsertEnrollment.self, [
+                try await database.runBatched(InsertEnrollment.self, [
                     .uuid(enrollment.id), .uuid(enrollment.userID), .uuid(enrollment.courseID), .timestamp(enrollment.enrolledAt),
                 ])
             }

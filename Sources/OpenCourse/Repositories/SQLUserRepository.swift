@@ -22,8 +22,10 @@ public struct SQLUserRepository: UserRepository {
         return user
     }
 
-    enum UserByID: PreparedStatement {
+    enum UserByID: BatchableStatement {
         static let sql = "SELECT \(SQLUserRepository.columns) FROM users WHERE id = $1"
+        static let batchSQL = "SELECT \(SQLUserRepository.columns) FROM users WHERE id = ANY($1::uuid[])"
+        static let keyColumn = "id"
     }
 
     enum UserByEmail: PreparedStatement {
@@ -31,7 +33,7 @@ public struct SQLUserRepository: UserRepository {
     }
 
     public func find(id: UUID) async throws -> User? {
-        try await database.run(UserByID.self, [.uuid(id)]).first.map(Self.user(from:))
+        try await database.runBatched(UserByID.self, [.uuid(id)]).first.map(Self.user(from:))
     }
 
     public func find(email: String) async throws -> User? {

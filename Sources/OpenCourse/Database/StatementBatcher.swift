@@ -1,0 +1,143 @@
+import NIOCore
+import SQLKit
+import Synchronization
+
+/// Runs the executions of one statement that arrive while others are in flight as one execution
+/// (`BatchableStatement`). At most `maxInFlight` executions run at a time; a request that finds
+/// them all busy waits, and when one finishes, what waited (up to `maxBatch`) goes in the next.
+/// Under light load a request runs at once and alone; under heavy load one round trip and one
+/// statement serve many requests, which saves PostgreSQL its per-statement work (and a commit per
+/// insert) and the server a pool lease and two system calls per request.
+///
+/// No task of its own: the request that starts an execution runs it, hands every waiter of its
+/// batch its rows, and passes the turn to the first request of the next batch.
+final class StatementBatcher: Sendable {
+    typealias Execute = @Sendable ([[StatementValue]]) async throws -> [[any SQLRow]]
+
+    private enum Turn: Sendable {
+        case done(Result<[any SQLRow], any Error>)
+        /// Run the batch made of your own request and these.
+        case lead([Waiter])
+    }
+
+    private struct Waiter: Sendable {
+        let values: [StatementValue]
+        let continuation: CheckedContinuation<Turn, Never>
+    }
+
+    private struct State {
+        var waiting: [Waiter] = []
+        var inFlight = 0
+
+        mutating func startExecution(limit: Int) -> Bool {
+            guard inFlight < limit else { return false }
+            inFlight += 1
+            return true
+        }
+    }
+
+    private let state = Mutex(State())
+    /// Requests answered from a batch of more than one, for tests and diagnostics.
+    let requestsRunInBatches = Atomic<Int>(0)
+    let maxInFlight: Int
+    let maxBatch: Int
+
+    init(maxInFlight: Int, maxBatch: Int) {
+        self.maxInFlight = max(1, maxInFlight)
+        self.maxBatch = max(1, maxBatch)
+    }
+
+    /// The rows of one request's execution, run alone or as part of a batch by `execute`, which
+    /// gets every request's values and answers each request's rows, in order.
+    func run(_ values: [StatementValue], execute: Execute) async throws -> [any SQLRow] {
+        var others: [Waiter] = []
+        if !state.withLock({ $0.startExecution(limit: maxInFlight) }) {
+            let turn = await withCheckedContinuation { continuation in
+                let leads = state.withLock { state in
+                    guard state.startExecution(limit: maxInFlight) else {
+                        state.waiting.append(Waiter(values: values, continuation: continuation))
+                        return false
+                    }
+                    return true
+                }
+                if leads { continuation.resume(returning: .lead([])) }
+            }
+            switch turn {
+            case .done(let result): return try result.get()
+            case .lead(let batch): others = batch
+            }
+        }
+        if !others.isEmpty { requestsRunInBatches.add(others.count + 1, ordering: .relaxed) }
+        let results = await Self.outcomes(of: [values] + others.map(\.values), execute: execute)
+        // The next batch's leader first: resumed on the same loop, it sends its statement before
+        // this batch's requests write their responses, so the database is not left idle meanwhile.
+        let next: [Waiter]? = state.withLock { state in
+            guard !state.waiting.isEmpty else {
+                state.inFlight -= 1
+                return nil
+            }
+            let batch = Array(state.waiting.prefix(maxBatch))
+            state.waiting.removeFirst(batch.count)
+            return batch
+        }
+        if let next, let first = next.first {
+            first.continuation.resume(returning: .lead(Array(next.dropFirst())))
+        }
+        for (waiter, result) in zip(others, results.dropFirst()) {
+            waiter.continuation.resume(returning: .done(result))
+        }
+        return try results[0].get()
+    }
+
+    /// Each request's outcome. A batch that fails for any reason but an unavailable database
+    /// (a constraint one request broke, a deadlock) committed nothing, and runs again one request at
+    /// a time so that each gets its own answer.
+    private static func outcomes(of requests: [[StatementValue]], execute: Execute) async -> [Result<[any SQLRow], any Error>] {
+        do {
+            let rows = try await execute(requests)
+            return rows.map { .success($0) }
+        } catch where requests.count > 1 && DatabaseFailure(error) != .unavailable {
+            var results: [Result<[any SQLRow], any Error>] = []
+            for request in requests {
+                do {
+                    results.append(.success(try await execute([request])[0]))
+                } catch {
+                    results.append(.failure(error))
+                }
+            }
+            return results
+        } catch {
+            return Array(repeating: .failure(error), count: requests.count)
+        }
+    }
+}
+
+/// One batcher per event loop and statement, made on first use: a batch is run, answered and
+/// resumed on the loop of the requests it serves (see `LoopAffineClients`).
+final class StatementBatchers: Sendable {
+    /// Executions of one statement in flight at once per loop: a loop's other statements keep the
+    /// rest of its share of the pool.
+    static let maxInFlight = 2
+    static let maxBatch = 64
+
+    private struct Key: Hashable {
+        let loop: ObjectIdentifier?
+        let statement: ObjectIdentifier
+    }
+
+    private let batchers = Mutex<[Key: StatementBatcher]>([:])
+
+    var requestsRunInBatches: Int {
+        batchers.withLock { $0.values.reduce(0) { $0 + $1.requestsRunInBatches.load(ordering: .relaxed) } }
+    }
+
+    func batcher(for statement: Any.Type, loop: (any EventLoop)?) -> StatementBatcher {
+        let key = Key(loop: loop.map { ObjectIdentifier($0) }, statement: ObjectIdentifier(statement))
+        return batchers.withLock { batchers in
+            if let batcher = batchers[key] { return batcher }
+            let batcher = StatementBatcher(maxInFlight: Self.maxInFlight, maxBatch: Self.maxBatch)
+            batchers[key] = batcher
+            return batcher
+        }
+    }
+}

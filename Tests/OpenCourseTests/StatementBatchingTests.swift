@@ -1,0 +1,118 @@
+import Foundation
+import SQLKit
+import Testing
+@testable import OpenCourse
+
+/// On PostgreSQL, executions of a `BatchableStatement` that arrive while others are in flight run
+/// as one statement; each request must still get exactly its own answer, and a request that
+/// breaks a constraint must fail alone.
+@Suite("Statement batching on PostgreSQL")
+struct StatementBatchingTests {
+    private static let requests = 120
+
+    private func withMigratedPostgres(_ body: @Sendable (PostgresBackend) async throws -> Void) async throws {
+        try await TestDatabase.postgres.withFreshDatabase(poolSize: 2) { backend in
+            try await Migrator(database: backend, logger: testLogger).migrate()
+            try await body(try #require(backend as? PostgresBackend))
+        }
+    }
+
+    private static func user(_ role: Role = .student) -> User {
+        let (id, now) = RecordStamp.next()
+        return User(id: id, email: "batch-\(id.apiString)@example.com", passwordHash: "not-a-hash", name: nil, role: role, createdAt: now, updatedAt: now)
+    }
+
+    @Test func concurrentLookupsEachGetTheirOwnUser() async throws {
+        try await withMigratedPostgres { backend in
+            let repository = SQLUserRepository(database: backend)
+            var users: [User] = []
+            for _ in 0..<20 { users.append(try await repository.create(Self.user())) }
+            let known = users
+            let answers = try await withThrowingTaskGroup(of: (UUID, User?).self) { group in
+                for index in 0..<Self.requests {
+                    // Every fifth asks for an id nobody has.
+                    let id = index % 5 == 4 ? UUID() : known[index % known.count].id
+                    group.addTask { (id, try await repository.find(id: id)) }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(answers.count == Self.requests)
+            for (id, user) in answers {
+                #expect(user == known.first { $0.id == id }, "\(id)")
+            }
+            #expect(backend.batchers.requestsRunInBatches > 0)
+        }
+    }
+
+    @Test func aCreationThatBreaksAConstraintFailsAloneAndTheRestOfItsBatchLands() async throws {
+        try await withMigratedPostgres { backend in
+            let owner = try await SQLUserRepository(database: backend).create(Self.user(.instructor))
+            let courses = SQLCourseRepository(database: backend)
+            let attempts: [Course] = (0..<Self.requests).map { index in
+                let (id, now) = RecordStamp.next()
+                return Course(
+                    id: id, title: "Batch \(index) ✓", description: index % 3 == 0 ? nil : "about \(index)",
+                    // Every tenth names an owner who does not exist: a foreign key violation.
+                    createdBy: index % 10 == 9 ? UUID() : owner.id, createdAt: now, updatedAt: now
+                )
+            }
+            let outcomes = await withTaskGroup(of: (Course, Bool).self) { group in
+                for course in attempts {
+                    group.addTask {
+                        do {
+                            _ = try await courses.create(course)
+                            return (course, true)
+                        } catch RepositoryError.missingReference {
+                            return (course, false)
+                        } catch {
+                            Issue.record("unexpected \(error)")
+                            return (course, false)
+                        }
+                    }
+                }
+                return await group.reduce(into: []) { $0.append($1) }
+            }
+            for (course, landed) in outcomes {
+                #expect(landed == (course.createdBy == owner.id), "\(course.title)")
+                #expect(try await courses.find(id: course.id) == (landed ? course : nil), "\(course.title)")
+            }
+            #expect(backend.batchers.requestsRunInBatches > 0)
+        }
+    }
+
+    @Test func repeatedPairsInOneBatchEnrollOnce() async throws {
+        try await withMigratedPostgres { backend in
+            let users = SQLUserRepository(database: backend)
+            let owner = try await users.create(Self.user(.instructor))
+            let (courseID, now) = RecordStamp.next()
+            _ = try await SQLCourseRepository(database: backend).create(
+                Course(id: courseID, title: "Pairs", description: nil, createdBy: owner.id, createdAt: now, updatedAt: now)
+            )
+            var students: [User] = []
+            for _ in 0..<10 { students.append(try await users.create(Self.user())) }
+            let enrollments = SQLEnrollmentRepository(database: backend)
+            let known = students
+            // Each student enrolls four times at once, and one attempt is for a course that does not exist.
+            let outcomes = try await withThrowingTaskGroup(of: (UUID, (enrollment: Enrollment, created: Bool)?).self) { group in
+                for attempt in 0..<(known.count * 4) {
+                    let student = known[attempt % known.count]
+                    group.addTask {
+                        let (id, now) = RecordStamp.next()
+                        let course = attempt == 7 ? UUID() : courseID
+                        return (student.id, try await enrollments.enroll(Enrollment(id: id, userID: student.id, courseID: course, enrolledAt: now)))
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(outcomes.filter { $0.1 == nil }.count == 1)
+            for student in known {
+                let mine = outcomes.filter { $0.0 == student.id }.compactMap(\.1)
+                #expect(mine.filter(\.created).count == 1, "\(student.id)")
+                #expect(Set(mine.map(\.enrollment.id)).count == 1, "\(student.id)")
+            }
+            let count = try await backend.sql.raw("SELECT COUNT(*) AS n FROM enrollments").first()
+            #expect(try count?.decode(column: "n", as: Int.self) == known.count)
+            #expect(backend.batchers.requestsRunInBatches > 0)
+        }
+    }
+}
