@@ -31,9 +31,12 @@ let package = Package(
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
     ],
     targets: [
+        // dl_iterate_phdr for `StartupPages`: Swift's Glibc module does not import <link.h>.
+        .target(name: "CReadOnlySegments"),
         .target(
             name: "OpenCourse",
             dependencies: [
+                "CReadOnlySegments",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),

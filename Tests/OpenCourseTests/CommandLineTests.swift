@@ -162,28 +162,6 @@ struct CommandLineTests {
         #expect(trimmed * 2 < untrimmed, "trimmed: \(trimmed >> 10) KiB left, untrimmed: \(untrimmed >> 10) KiB")
     }
 
-    /// Only clean read-only private mappings of files are unmapped: not writable ones (program
-    /// state), not read-only ones holding private copies (relocated RELRO data would be lost),
-    /// not shared ones (SQLite's `-shm`), not the heap, stacks or anonymous memory.
-    @Test func onlyCleanReadOnlyFileMappingsAreGivenBack() {
-        func mapping(_ header: String, anonymous: Int) -> String {
-            "\(header)\nSize:               2048 kB\nRss:                 512 kB\nAnonymous:        \(anonymous) kB\nVmFlags: rd mr mw me\n"
-        }
-        let smaps = [
-            mapping("7f3a00000000-7f3a00200000 r-xp 00000000 08:01 1234      /opt/swift/usr/lib/libswiftCore.so", anonymous: 0),
-            mapping("55d0c0000000-55d0c0001000 r--p 00001000 08:01 99        /tmp/a dir/opencourse", anonymous: 0),
-            mapping("55d0c0001000-55d0c0002000 r--p 00002000 08:01 99        /tmp/a dir/opencourse", anonymous: 4),
-            mapping("55d0c0002000-55d0c0003000 rw-p 00003000 08:01 99        /tmp/a dir/opencourse", anonymous: 0),
-            mapping("7f3a00400000-7f3a00408000 r--s 00000000 08:01 77        /data/opencourse.sqlite-shm", anonymous: 0),
-            mapping("55d0c2000000-55d0c2100000 rw-p 00000000 00:00 0         [heap]", anonymous: 1024),
-            mapping("7f3a00500000-7f3a00600000 r--p 00000000 00:00 0 ", anonymous: 0),
-            mapping("7ffd00000000-7ffd00021000 r-xp 00000000 00:00 0         [vdso]", anonymous: 0),
-        ].joined()
-        #expect(StartupPages.cleanReadOnlyFileRanges(smaps: smaps) == [
-            0x7f3a_0000_0000..<0x7f3a_0020_0000, 0x55d0_c000_0000..<0x55d0_c000_1000,
-        ])
-    }
-
     /// A start-up failure is a failure: a second `serve` on a port already taken exits non-zero.
     @Test func serveOnAPortInUseExitsNonZero() async throws {
         let directory = try Self.scratchDirectory()

@@ -61,6 +61,8 @@ struct ConfigurationTests {
         ("JWT_TTL_SECONDS", "0"),
         ("DB_POOL_SIZE", "0"),
         ("LOG_LEVEL", "loud"),
+        ("HEAP_TRIM_SECONDS", "0.01"),
+        ("HEAP_TRIM_SECONDS", "-1"),
     ])
     func badValuesNameTheirVariable(variable: String, value: String) throws {
         let error = try #require(throws: ConfigurationError.self) {

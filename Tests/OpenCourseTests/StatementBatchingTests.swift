@@ -1,12 +1,13 @@
 import Foundation
 import SQLKit
+import Synchronization
 import Testing
 @testable import OpenCourse
 
 /// On PostgreSQL, executions of a `BatchableStatement` that arrive while others are in flight run
 /// as one statement; each request must still get exactly its own answer, and a request that
 /// breaks a constraint must fail alone.
-@Suite("Statement batching on PostgreSQL")
+@Suite("Statement batching on PostgreSQL", .timeLimit(.minutes(2)))
 struct StatementBatchingTests {
     private static let requests = 120
 
@@ -114,5 +115,72 @@ struct StatementBatchingTests {
             #expect(try count?.decode(column: "n", as: Int.self) == known.count)
             #expect(backend.batchers.requestsRunInBatches > 0)
         }
+    }
+}
+
+/// The batcher's bookkeeping, with an `execute` that records what it is given: deadlines of
+/// waiting requests, failures that are everyone's, and the turn coming back once all is done.
+@Suite("Statement batcher", .timeLimit(.minutes(1)))
+struct StatementBatcherTests {
+    /// Calls of `execute` and the number of requests in each.
+    final class Calls: Sendable {
+        let sizes = Mutex<[Int]>([])
+        func record(_ count: Int) { sizes.withLock { $0.append(count) } }
+    }
+
+    private static func key(_ request: [StatementValue]) -> String {
+        if case .text(let text)? = request.first { return text ?? "" }
+        return ""
+    }
+
+    @Test func aRequestWaitingLongerThanTheTimeoutGetsATimeoutAndTheTurnComesBack() async throws {
+        let batcher = StatementBatcher(maxInFlight: 1, maxBatch: 8, timeoutSeconds: 0.1)
+        let calls = Calls()
+        let execute: StatementBatcher.Execute = { requests in
+            calls.record(requests.count)
+            if requests.contains(where: { Self.key($0) == "slow" }) { try await Task.sleep(for: .milliseconds(400)) }
+            return requests.map { _ in [] }
+        }
+        async let slow = batcher.run([.text("slow")], execute: execute)
+        try await Task.sleep(for: .milliseconds(50))  // "slow" is in flight
+        await #expect(throws: DatabaseTimeoutError.self) {
+            _ = try await batcher.run([.text("waits")], execute: execute)
+        }
+        _ = try await slow
+        // Nothing is left in flight: the next request runs at once, alone.
+        _ = try await batcher.run([.text("after")], execute: execute)
+        #expect(calls.sizes.withLock { $0 } == [1, 1])
+    }
+
+    @Test func anUnavailableDatabaseFailsTheWholeBatchWithoutRerunningIt() async throws {
+        let batcher = StatementBatcher(maxInFlight: 1, maxBatch: 8, timeoutSeconds: 5)
+        let calls = Calls()
+        let execute: StatementBatcher.Execute = { requests in
+            calls.record(requests.count)
+            if requests.contains(where: { Self.key($0) == "first" }) {
+                try await Task.sleep(for: .milliseconds(200))
+                return [[]]
+            }
+            throw DatabaseTimeoutError(seconds: 5)
+        }
+        async let first = batcher.run([.text("first")], execute: execute)
+        try await Task.sleep(for: .milliseconds(50))
+        let failures = await withTaskGroup(of: Bool.self) { group in
+            for index in 0..<5 {
+                group.addTask {
+                    do {
+                        _ = try await batcher.run([.text("waiter \(index)")], execute: execute)
+                        return false
+                    } catch {
+                        return error is DatabaseTimeoutError
+                    }
+                }
+            }
+            return await group.reduce(into: 0) { $0 += $1 ? 1 : 0 }
+        }
+        _ = try await first
+        #expect(failures == 5)
+        // The first alone, then the five waiters as one batch, not rerun one by one.
+        #expect(calls.sizes.withLock { $0 } == [1, 5])
     }
 }

@@ -35,7 +35,7 @@ func buildApplication(
     )
     var services = database.services + [dependencies.hasher.service]
     if configuration.heapTrimSeconds > 0 {
-        services.append(HeapTrimmer(interval: .milliseconds(Int64(configuration.heapTrimSeconds * 1000)), logger: logger))
+        services.append(HeapTrimmer(interval: .seconds(configuration.heapTrimSeconds), logger: logger))
     }
     if let broadcaster = dependencies.catalogChanges as? CatalogChangeBroadcaster, let postgres = database as? PostgresBackend {
         services.append(broadcaster)

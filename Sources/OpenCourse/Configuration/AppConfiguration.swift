@@ -198,6 +198,10 @@ public struct AppConfiguration: Sendable {
         }
         if let trim = value("HEAP_TRIM_SECONDS") {
             self.heapTrimSeconds = try Self.seconds(trim, variable: "HEAP_TRIM_SECONDS", range: 0...86_400)
+            guard heapTrimSeconds == 0 || heapTrimSeconds >= 0.1 else {
+                // Each trim holds the allocator's locks: more often would be a busy loop.
+                throw ConfigurationError(variable: "HEAP_TRIM_SECONDS", problem: "must be 0 (off) or at least 0.1")
+            }
         }
         if let drain = value("SHUTDOWN_DRAIN_SECONDS") {
             self.shutdownDrainSeconds = try Self.seconds(drain, variable: "SHUTDOWN_DRAIN_SECONDS", range: 0...3600)

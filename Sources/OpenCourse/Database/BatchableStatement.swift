@@ -25,19 +25,35 @@ struct NamedBatchStatement<Statement: BatchableStatement>: PostgresPreparedState
         guard let first = requests.first else { return PostgresBindings() }
         var bindings = PostgresBindings(capacity: first.count)
         for column in first.indices {
+            let values = requests.map { $0[column] }
             switch first[column] {
             case .uuid:
-                bindings.append(requests.map { if case .uuid(let value) = $0[column] { value } else { UUID() } })
+                bindings.append(try values.map { value in
+                    guard case .uuid(let uuid) = value else { throw MixedBatchValues(column: column + 1) }
+                    return uuid
+                })
             case .timestamp:
-                bindings.append(requests.map { if case .timestamp(let value) = $0[column] { value } else { Date() } })
+                bindings.append(try values.map { value in
+                    guard case .timestamp(let date) = value else { throw MixedBatchValues(column: column + 1) }
+                    return date
+                })
             case .text:
-                bindings.append(NullableTextArray(values: requests.map { if case .text(let value) = $0[column] { value } else { nil } }))
+                bindings.append(NullableTextArray(values: try values.map { value in
+                    guard case .text(let text) = value else { throw MixedBatchValues(column: column + 1) }
+                    return text
+                }))
             }
         }
         return bindings
     }
 
     func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }
+}
+
+/// Requests of one batch gave different kinds of value for one `$n`: a bug in the statement's caller.
+struct MixedBatchValues: Error, CustomStringConvertible {
+    var column: Int
+    var description: String { "the requests of a batch gave different kinds of value for $\(column)" }
 }
 
 /// `text[]` that may hold NULLs, which PostgresNIO's array encoding cannot express (it has no

@@ -16,7 +16,7 @@ public struct PostgresBackend: DatabaseBackend {
     let logger: Logger
     let timeoutSeconds: Double
     let metrics: AppMetrics?
-    let batchers = StatementBatchers()
+    let batchers: StatementBatchers
 
     init(
         settings: PostgresSettings, configuration: PostgresClient.Configuration,
@@ -27,6 +27,7 @@ public struct PostgresBackend: DatabaseBackend {
         self.logger = logger
         self.timeoutSeconds = timeoutSeconds
         self.metrics = metrics
+        self.batchers = StatementBatchers(timeoutSeconds: timeoutSeconds)
     }
 
     public var sql: any SQLDatabase { pool }

@@ -1,4 +1,5 @@
 import NIOCore
+import PostgresNIO
 import SQLKit
 import Synchronization
 
@@ -7,7 +8,8 @@ import Synchronization
 /// them all busy waits, and when one finishes, what waited (up to `maxBatch`) goes in the next.
 /// Under light load a request runs at once and alone; under heavy load one round trip and one
 /// statement serve many requests, which saves PostgreSQL its per-statement work (and a commit per
-/// insert) and the server a pool lease and two system calls per request.
+/// insert) and the server a pool lease and two system calls per request. A request's timeout
+/// covers its wait: one still waiting past it when a batch forms gets `DatabaseTimeoutError`.
 ///
 /// No task of its own: the request that starts an execution runs it, hands every waiter of its
 /// batch its rows, and passes the turn to the first request of the next batch.
@@ -23,6 +25,8 @@ final class StatementBatcher: Sendable {
     private struct Waiter: Sendable {
         let values: [StatementValue]
         let continuation: CheckedContinuation<Turn, Never>
+        /// A request's database deadline covers its wait for a batch too.
+        let deadline: ContinuousClock.Instant
     }
 
     private struct State {
@@ -41,21 +45,27 @@ final class StatementBatcher: Sendable {
     let requestsRunInBatches = Atomic<Int>(0)
     let maxInFlight: Int
     let maxBatch: Int
+    let timeoutSeconds: Double
 
-    init(maxInFlight: Int, maxBatch: Int) {
+    /// The queue needs no bound of its own: an HTTP connection has one request in flight at a time.
+    init(maxInFlight: Int, maxBatch: Int, timeoutSeconds: Double) {
         self.maxInFlight = max(1, maxInFlight)
         self.maxBatch = max(1, maxBatch)
+        self.timeoutSeconds = timeoutSeconds
     }
 
     /// The rows of one request's execution, run alone or as part of a batch by `execute`, which
     /// gets every request's values and answers each request's rows, in order.
-    func run(_ values: [StatementValue], execute: Execute) async throws -> [any SQLRow] {
+    func run(_ values: [StatementValue], execute: @escaping Execute) async throws -> [any SQLRow] {
         var others: [Waiter] = []
         if !state.withLock({ $0.startExecution(limit: maxInFlight) }) {
             let turn = await withCheckedContinuation { continuation in
                 let leads = state.withLock { state in
                     guard state.startExecution(limit: maxInFlight) else {
-                        state.waiting.append(Waiter(values: values, continuation: continuation))
+                        state.waiting.append(Waiter(
+                            values: values, continuation: continuation,
+                            deadline: .now + .nanoseconds(Int64(timeoutSeconds * 1e9))
+                        ))
                         return false
                     }
                     return true
@@ -71,14 +81,21 @@ final class StatementBatcher: Sendable {
         let results = await Self.outcomes(of: [values] + others.map(\.values), execute: execute)
         // The next batch's leader first: resumed on the same loop, it sends its statement before
         // this batch's requests write their responses, so the database is not left idle meanwhile.
-        let next: [Waiter]? = state.withLock { state in
+        let now = ContinuousClock.now
+        let (next, expired): ([Waiter]?, [Waiter]) = state.withLock { state in
+            // Waiters queue in arrival order with one timeout, so the expired ones come first.
+            let expired = Array(state.waiting.prefix { $0.deadline <= now })
+            state.waiting.removeFirst(expired.count)
             guard !state.waiting.isEmpty else {
                 state.inFlight -= 1
-                return nil
+                return (nil, expired)
             }
             let batch = Array(state.waiting.prefix(maxBatch))
             state.waiting.removeFirst(batch.count)
-            return batch
+            return (batch, expired)
+        }
+        for waiter in expired {
+            waiter.continuation.resume(returning: .done(.failure(DatabaseTimeoutError(seconds: timeoutSeconds))))
         }
         if let next, let first = next.first {
             first.continuation.resume(returning: .lead(Array(next.dropFirst())))
@@ -89,27 +106,43 @@ final class StatementBatcher: Sendable {
         return try results[0].get()
     }
 
-    /// Each request's outcome. A batch that fails for any reason but an unavailable database
-    /// (a constraint one request broke, a deadlock) committed nothing, and runs again one request at
-    /// a time so that each gets its own answer.
-    private static func outcomes(of requests: [[StatementValue]], execute: Execute) async -> [Result<[any SQLRow], any Error>] {
+    /// Each request's outcome. A batch that PostgreSQL refused for any reason but an unavailable
+    /// database (a constraint one request broke, a deadlock) committed nothing, and its requests
+    /// run again alone, at once, so that each gets its own answer. Any other failure (the database
+    /// is unreachable, the rows could not be read) is every request's.
+    private static func outcomes(of requests: [[StatementValue]], execute: @escaping Execute) async -> [Result<[any SQLRow], any Error>] {
         do {
             let rows = try await execute(requests)
-            return rows.map { .success($0) }
-        } catch where requests.count > 1 && DatabaseFailure(error) != .unavailable {
-            var results: [Result<[any SQLRow], any Error>] = []
-            for request in requests {
-                do {
-                    results.append(.success(try await execute([request])[0]))
-                } catch {
-                    results.append(.failure(error))
-                }
+            guard rows.count == requests.count else {
+                return Array(repeating: .failure(BatchAnswerMismatch(requests: requests.count, answers: rows.count)), count: requests.count)
             }
-            return results
+            return rows.map { .success($0) }
+        } catch let error as PSQLError where requests.count > 1 && error.serverInfo?[.sqlState] != nil && DatabaseFailure(error) != .unavailable {
+            return await withTaskGroup(of: (Int, Result<[any SQLRow], any Error>).self) { group in
+                for (index, request) in requests.enumerated() {
+                    group.addTask {
+                        do {
+                            return (index, .success(try await execute([request])[0]))
+                        } catch {
+                            return (index, .failure(error))
+                        }
+                    }
+                }
+                var results = [Result<[any SQLRow], any Error>](repeating: .failure(CancellationError()), count: requests.count)
+                for await (index, result) in group { results[index] = result }
+                return results
+            }
         } catch {
             return Array(repeating: .failure(error), count: requests.count)
         }
     }
+}
+
+/// A batch answered for a different number of requests than it was given: a bug, never retried.
+struct BatchAnswerMismatch: Error, CustomStringConvertible {
+    var requests: Int
+    var answers: Int
+    var description: String { "a batch of \(requests) requests was answered for \(answers)" }
 }
 
 /// One batcher per event loop and statement, made on first use: a batch is run, answered and
@@ -131,11 +164,17 @@ final class StatementBatchers: Sendable {
         batchers.withLock { $0.values.reduce(0) { $0 + $1.requestsRunInBatches.load(ordering: .relaxed) } }
     }
 
+    let timeoutSeconds: Double
+
+    init(timeoutSeconds: Double) {
+        self.timeoutSeconds = timeoutSeconds
+    }
+
     func batcher(for statement: Any.Type, loop: (any EventLoop)?) -> StatementBatcher {
         let key = Key(loop: loop.map { ObjectIdentifier($0) }, statement: ObjectIdentifier(statement))
         return batchers.withLock { batchers in
             if let batcher = batchers[key] { return batcher }
-            let batcher = StatementBatcher(maxInFlight: Self.maxInFlight, maxBatch: Self.maxBatch)
+            let batcher = StatementBatcher(maxInFlight: Self.maxInFlight, maxBatch: Self.maxBatch, timeoutSeconds: timeoutSeconds)
             batchers[key] = batcher
             return batcher
         }

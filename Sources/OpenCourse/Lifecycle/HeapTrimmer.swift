@@ -19,7 +19,8 @@ struct HeapTrimmer: Service {
             while !Task.isCancelled {
                 try await Task.sleep(for: interval)
                 let took = ContinuousClock().measure { Self.trim() }
-                logger.trace("heap trimmed", metadata: ["microseconds": "\(took.components.attoseconds / 1_000_000_000_000)"])
+                let microseconds = took.components.seconds * 1_000_000 + took.components.attoseconds / 1_000_000_000_000
+                logger.trace("heap trimmed", metadata: ["microseconds": "\(microseconds)"])
             }
         }
     }

@@ -21,9 +21,10 @@ public struct SQLEnrollmentRepository: EnrollmentRepository {
             ON CONFLICT (user_id, course_id) DO NOTHING
             RETURNING \(SQLEnrollmentRepository.columns)
             """
-        // Within a batch a repeated pair inserts once (the later ones conflict with the first and
-        // return nothing, so they are answered as already enrolled); rows go in in pair order, so
-        // two batches that share pairs take their locks in the same order and cannot deadlock.
+        // Within a batch a repeated pair inserts once (one of its rows goes in; the others
+        // conflict with it and return nothing, so they are answered as already enrolled). Rows go
+        // in in pair order, so two batches that share pairs take their locks in one order; a
+        // deadlock that remains (with a course being deleted) fails the batch, which reruns alone.
         static let batchSQL = """
             INSERT INTO enrollments (id, user_id, course_id, enrolled_at)
             SELECT r.id, r.user_id, r.course_id, r.enrolled_at

@@ -3,6 +3,7 @@ import HTTPTypes
 import HummingbirdTesting
 import NIOCore
 import Testing
+@testable import OpenCourse
 
 /// The built `opencourse` executable, run as a child process: the real CLI over a real socket.
 struct ServerProcess {
@@ -108,14 +109,14 @@ struct ServerProcess {
 
     /// A line of the server's `/proc/PID/status` given in kB (`VmRSS`, `VmHWM`, `RssAnon`).
     func statusKiB(_ field: String) throws -> Int {
-        let status = try String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8)
+        let status = try #require(StartupPages.procFile("/proc/\(process.processIdentifier)/status"))
         let line = try #require(status.split(separator: "\n").first { $0.hasPrefix(field + ":") })
         return try #require(Int(line.split(separator: " ", omittingEmptySubsequences: true)[1]))
     }
 
     /// Resident KiB of the server's mappings of one file, from `/proc/PID/smaps`.
     func residentKiB(ofMappingsOf path: String) throws -> Int {
-        let smaps = try String(contentsOfFile: "/proc/\(process.processIdentifier)/smaps", encoding: .utf8)
+        let smaps = try #require(StartupPages.procFile("/proc/\(process.processIdentifier)/smaps"))
         var inFile = false, total = 0
         for line in smaps.split(separator: "\n") {
             let fields = line.split(separator: " ", omittingEmptySubsequences: true)
