@@ -6,8 +6,8 @@ import PostgresNIO
 /// (`StatementBatcher`). In `batchSQL` each `$n` is an array holding the n-th value of every
 /// request of the batch (`= ANY($1)`, `unnest(...)`); a request's rows are those whose
 /// `keyColumn` holds its first value, a UUID. A batch is one statement, so it commits or fails as
-/// a whole; a batch that fails for any reason but an unavailable database is run again one
-/// request at a time, so each request gets its own outcome.
+/// a whole; a batch that PostgreSQL refuses (anything but an unavailable database) runs again in
+/// halves, down to single requests, so each request gets its own outcome.
 public protocol BatchableStatement: PreparedStatement {
     static var batchSQL: String { get }
     static var keyColumn: String { get }

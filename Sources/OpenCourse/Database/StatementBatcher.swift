@@ -107,9 +107,10 @@ final class StatementBatcher: Sendable {
     }
 
     /// Each request's outcome. A batch that PostgreSQL refused for any reason but an unavailable
-    /// database (a constraint one request broke, a deadlock) committed nothing, and its requests
-    /// run again alone, at once, so that each gets its own answer. Any other failure (the database
-    /// is unreachable, the rows could not be read) is every request's.
+    /// database (a constraint one request broke, a deadlock) committed nothing; its two halves run
+    /// again, concurrently, and so on down to single requests, so that each request gets its own
+    /// answer and one bad request among 64 costs about a dozen statements rather than 64. Any
+    /// other failure (the database is unreachable, the rows could not be read) is every request's.
     private static func outcomes(of requests: [[StatementValue]], execute: @escaping Execute) async -> [Result<[any SQLRow], any Error>] {
         do {
             let rows = try await execute(requests)
@@ -118,20 +119,10 @@ final class StatementBatcher: Sendable {
             }
             return rows.map { .success($0) }
         } catch let error as PSQLError where requests.count > 1 && error.serverInfo?[.sqlState] != nil && DatabaseFailure(error) != .unavailable {
-            return await withTaskGroup(of: (Int, Result<[any SQLRow], any Error>).self) { group in
-                for (index, request) in requests.enumerated() {
-                    group.addTask {
-                        do {
-                            return (index, .success(try await execute([request])[0]))
-                        } catch {
-                            return (index, .failure(error))
-                        }
-                    }
-                }
-                var results = [Result<[any SQLRow], any Error>](repeating: .failure(CancellationError()), count: requests.count)
-                for await (index, result) in group { results[index] = result }
-                return results
-            }
+            let middle = requests.count / 2
+            async let first = outcomes(of: Array(requests[..<middle]), execute: execute)
+            async let second = outcomes(of: Array(requests[middle...]), execute: execute)
+            return await first + second
         } catch {
             return Array(repeating: .failure(error), count: requests.count)
         }

@@ -22,19 +22,29 @@ public struct SQLEnrollmentRepository: EnrollmentRepository {
             RETURNING \(SQLEnrollmentRepository.columns)
             """
         // Within a batch a repeated pair inserts once (one of its rows goes in; the others
-        // conflict with it and return nothing, so they are answered as already enrolled). Rows go
-        // in in pair order, so two batches that share pairs take their locks in one order; a
-        // deadlock that remains (with a course being deleted) fails the batch, which reruns alone.
+        // conflict with it and return nothing, so they are answered by `EnrollmentOfUserInCourse`).
+        // A pair enrolled before the statement began comes back from the outer query, which
+        // reads the snapshot from before the insert, marked `created = false`: a repeat costs no
+        // second statement. Rows go in in pair order, so two batches that share pairs take their
+        // locks in one order; a deadlock that remains (with a course being deleted) fails the
+        // batch, which reruns in halves.
         static let batchSQL = """
-            INSERT INTO enrollments (id, user_id, course_id, enrolled_at)
-            SELECT r.id, r.user_id, r.course_id, r.enrolled_at
-            FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::timestamptz[]) AS r (id, user_id, course_id, enrolled_at)
-            WHERE EXISTS (SELECT 1 FROM courses WHERE id = r.course_id)
-            ORDER BY r.user_id, r.course_id
-            ON CONFLICT (user_id, course_id) DO NOTHING
-            RETURNING \(SQLEnrollmentRepository.columns)
+            WITH requested (id, user_id, course_id, enrolled_at) AS (
+                SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::timestamptz[])
+            ), inserted AS (
+                INSERT INTO enrollments (id, user_id, course_id, enrolled_at)
+                SELECT r.id, r.user_id, r.course_id, r.enrolled_at FROM requested r
+                WHERE EXISTS (SELECT 1 FROM courses WHERE id = r.course_id)
+                ORDER BY r.user_id, r.course_id
+                ON CONFLICT (user_id, course_id) DO NOTHING
+                RETURNING \(SQLEnrollmentRepository.columns)
+            )
+            SELECT i.id AS request_id, i.id, i.user_id, i.course_id, i.enrolled_at, TRUE AS created FROM inserted i
+            UNION ALL
+            SELECT r.id AS request_id, e.id, e.user_id, e.course_id, e.enrolled_at, FALSE AS created
+            FROM requested r JOIN enrollments e ON e.user_id = r.user_id AND e.course_id = r.course_id
             """
-        static let keyColumn = "id"
+        static let keyColumn = "request_id"
     }
 
     enum EnrollmentOfUserInCourse: PreparedStatement {
@@ -48,8 +58,10 @@ public struct SQLEnrollmentRepository: EnrollmentRepository {
                     .uuid(enrollment.id), .uuid(enrollment.userID), .uuid(enrollment.courseID), .timestamp(enrollment.enrolledAt),
                 ])
             }
-            if let inserted = inserted.first {
-                return (try Self.enrollment(from: inserted), true)
+            if let row = inserted.first {
+                // Only the batch form says `created`; the single statement returns inserted rows alone.
+                let created = row.contains(column: "created") ? try row.decode(column: "created", as: Bool.self) : true
+                return (try Self.enrollment(from: row), created)
             }
         } catch RepositoryError.missingReference {
             // The course (or user) was deleted between the check and the insert.
