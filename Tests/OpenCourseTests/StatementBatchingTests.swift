@@ -147,7 +147,7 @@ struct StatementBatcherTests {
     @Test func aRequestWaitingLongerThanTheTimeoutGetsATimeoutAndTheTurnComesBack() async throws {
         let batcher = StatementBatcher(maxInFlight: 1, maxBatch: 8, timeoutSeconds: 0.1)
         let calls = Calls()
-        let execute: StatementBatcher.Execute = { requests in
+        let execute: StatementBatcher.Execute = { requests, _ in
             calls.record(requests.count)
             if requests.contains(where: { Self.key($0) == "slow" }) { try await Task.sleep(for: .milliseconds(400)) }
             return requests.map { _ in [] }
@@ -163,10 +163,32 @@ struct StatementBatcherTests {
         #expect(calls.sizes.withLock { $0 } == [1, 1])
     }
 
+    /// A batch runs within what is left of its first request's timeout, not a fresh one: the
+    /// request's answer (a 503 at worst) still comes within `DB_TIMEOUT_SECONDS`.
+    @Test func aBatchGetsOnlyTheTimeItsFirstRequestHasLeft() async throws {
+        let batcher = StatementBatcher(maxInFlight: 1, maxBatch: 8, timeoutSeconds: 3)
+        let seconds = Mutex<[Double]>([])
+        let execute: StatementBatcher.Execute = { requests, given in
+            seconds.withLock { $0.append(given) }
+            if requests.contains(where: { Self.key($0) == "slow" }) { try await Task.sleep(for: .milliseconds(400)) }
+            return requests.map { _ in [] }
+        }
+        async let slow = batcher.run([.text("slow")], execute: execute)
+        try await Task.sleep(for: .milliseconds(50))
+        _ = try await batcher.run([.text("waits")], execute: execute)
+        _ = try await slow
+        let given = seconds.withLock { $0 }
+        #expect(given.count == 2)
+        #expect(given.first.map { $0 > 2.99 } == true, "\(given)")
+        // The waiter queued ~50 ms in and ran ~400 ms in (later on a loaded machine): about 2.65 s
+        // of its 3 were left, not a fresh 3.
+        #expect(given.last.map { $0 < 2.8 && $0 > 0 } == true, "\(given)")
+    }
+
     @Test func anUnavailableDatabaseFailsTheWholeBatchWithoutRerunningIt() async throws {
         let batcher = StatementBatcher(maxInFlight: 1, maxBatch: 8, timeoutSeconds: 5)
         let calls = Calls()
-        let execute: StatementBatcher.Execute = { requests in
+        let execute: StatementBatcher.Execute = { requests, _ in
             calls.record(requests.count)
             if requests.contains(where: { Self.key($0) == "first" }) {
                 try await Task.sleep(for: .milliseconds(200))

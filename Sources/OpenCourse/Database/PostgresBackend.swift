@@ -48,10 +48,12 @@ public struct PostgresBackend: DatabaseBackend {
         _ statement: Statement.Type, _ values: [StatementValue]
     ) async throws -> [any SQLRow] {
         let batcher = batchers.batcher(for: Statement.self, loop: MultiThreadedEventLoopGroup.currentEventLoop)
-        return try await batcher.run(values) { requests in
-            guard requests.count > 1 else { return [try await execute(NamedStatement<Statement>(values: requests[0]))] }
+        return try await batcher.run(values) { requests, seconds in
+            guard requests.count > 1 else {
+                return [try await execute(NamedStatement<Statement>(values: requests[0]), timeoutSeconds: seconds)]
+            }
             var rowsOfKey: [UUID: [any SQLRow]] = [:]
-            for row in try await execute(NamedBatchStatement<Statement>(requests: requests)) {
+            for row in try await execute(NamedBatchStatement<Statement>(requests: requests), timeoutSeconds: seconds) {
                 rowsOfKey[try row.decode(column: Statement.keyColumn, as: UUID.self), default: []].append(row)
             }
             return requests.map { request in
@@ -61,10 +63,11 @@ public struct PostgresBackend: DatabaseBackend {
         }
     }
 
-    private func execute<Statement: PostgresPreparedStatement>(_ statement: Statement) async throws -> [any SQLRow]
-    where Statement.Row == PostgresRow {
+    private func execute<Statement: PostgresPreparedStatement>(
+        _ statement: Statement, timeoutSeconds: Double? = nil
+    ) async throws -> [any SQLRow] where Statement.Row == PostgresRow {
         let logger = self.logger
-        return try await pool.withLeasedConnection { connection in
+        return try await pool.withLeasedConnection(timeoutSeconds: timeoutSeconds) { connection in
             do {
                 var rows: [any SQLRow] = []
                 for try await row in try await connection.execute(statement, logger: logger) {
@@ -133,11 +136,12 @@ struct PostgresClientSQLDatabase: SQLDatabase {
     }
 
     /// Runs `body` on a pooled connection within the deadline, counting the lease in the metrics.
+    /// `timeoutSeconds` overrides the pool's timeout (a batch gets what is left of its first request's).
     func withLeasedConnection<Result: Sendable>(
-        _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
+        timeoutSeconds: Double? = nil, _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
     ) async throws -> Result {
         let (client, metrics) = (clients.forCurrentLoop, self.metrics)
-        return try await withDeadline(seconds: timeoutSeconds) {
+        return try await withDeadline(seconds: timeoutSeconds ?? self.timeoutSeconds) {
             metrics?.connectionRequested()
             var leased = false
             do {

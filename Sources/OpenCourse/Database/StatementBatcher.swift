@@ -14,7 +14,8 @@ import Synchronization
 /// No task of its own: the request that starts an execution runs it, hands every waiter of its
 /// batch its rows, and passes the turn to the first request of the next batch.
 final class StatementBatcher: Sendable {
-    typealias Execute = @Sendable ([[StatementValue]]) async throws -> [[any SQLRow]]
+    /// Runs the requests' values as one execution within the given seconds.
+    typealias Execute = @Sendable (_ requests: [[StatementValue]], _ seconds: Double) async throws -> [[any SQLRow]]
 
     private enum Turn: Sendable {
         case done(Result<[any SQLRow], any Error>)
@@ -58,14 +59,13 @@ final class StatementBatcher: Sendable {
     /// gets every request's values and answers each request's rows, in order.
     func run(_ values: [StatementValue], execute: @escaping Execute) async throws -> [any SQLRow] {
         var others: [Waiter] = []
+        // The batch runs within what is left of its first request's time: it waited longest.
+        let deadline = ContinuousClock.now + .nanoseconds(Int64(timeoutSeconds * 1e9))
         if !state.withLock({ $0.startExecution(limit: maxInFlight) }) {
             let turn = await withCheckedContinuation { continuation in
                 let leads = state.withLock { state in
                     guard state.startExecution(limit: maxInFlight) else {
-                        state.waiting.append(Waiter(
-                            values: values, continuation: continuation,
-                            deadline: .now + .nanoseconds(Int64(timeoutSeconds * 1e9))
-                        ))
+                        state.waiting.append(Waiter(values: values, continuation: continuation, deadline: deadline))
                         return false
                     }
                     return true
@@ -78,7 +78,7 @@ final class StatementBatcher: Sendable {
             }
         }
         if !others.isEmpty { requestsRunInBatches.add(others.count + 1, ordering: .relaxed) }
-        let results = await Self.outcomes(of: [values] + others.map(\.values), execute: execute)
+        let results = await Self.outcomes(of: [values] + others.map(\.values), deadline: deadline, execute: execute)
         // The next batch's leader first: resumed on the same loop, it sends its statement before
         // this batch's requests write their responses, so the database is not left idle meanwhile.
         let now = ContinuousClock.now
@@ -111,17 +111,21 @@ final class StatementBatcher: Sendable {
     /// again, concurrently, and so on down to single requests, so that each request gets its own
     /// answer and one bad request among 64 costs about a dozen statements rather than 64. Any
     /// other failure (the database is unreachable, the rows could not be read) is every request's.
-    private static func outcomes(of requests: [[StatementValue]], execute: @escaping Execute) async -> [Result<[any SQLRow], any Error>] {
+    private static func outcomes(
+        of requests: [[StatementValue]], deadline: ContinuousClock.Instant, execute: @escaping Execute
+    ) async -> [Result<[any SQLRow], any Error>] {
+        let left = deadline - .now
+        let seconds = Double(left.components.seconds) + Double(left.components.attoseconds) * 1e-18
         do {
-            let rows = try await execute(requests)
+            let rows = try await execute(requests, max(0.001, seconds))
             guard rows.count == requests.count else {
                 return Array(repeating: .failure(BatchAnswerMismatch(requests: requests.count, answers: rows.count)), count: requests.count)
             }
             return rows.map { .success($0) }
         } catch let error as PSQLError where requests.count > 1 && error.serverInfo?[.sqlState] != nil && DatabaseFailure(error) != .unavailable {
             let middle = requests.count / 2
-            async let first = outcomes(of: Array(requests[..<middle]), execute: execute)
-            async let second = outcomes(of: Array(requests[middle...]), execute: execute)
+            async let first = outcomes(of: Array(requests[..<middle]), deadline: deadline, execute: execute)
+            async let second = outcomes(of: Array(requests[middle...]), deadline: deadline, execute: execute)
             return await first + second
         } catch {
             return Array(repeating: .failure(error), count: requests.count)
