@@ -131,12 +131,16 @@ struct StatementBatchingTests {
 
 /// The batcher's bookkeeping, with an `execute` that records what it is given: deadlines of
 /// waiting requests, failures that are everyone's, and the turn coming back once all is done.
+/// The request in flight holds on until the others have queued, so no test depends on how fast
+/// tasks start.
 @Suite("Statement batcher", .timeLimit(.minutes(1)))
 struct StatementBatcherTests {
-    /// Calls of `execute` and the number of requests in each.
+    /// Calls of `execute`: the number of requests in each and the seconds it was given.
     final class Calls: Sendable {
-        let sizes = Mutex<[Int]>([])
-        func record(_ count: Int) { sizes.withLock { $0.append(count) } }
+        let calls = Mutex<[(size: Int, seconds: Double)]>([])
+        func record(_ count: Int, _ seconds: Double) { calls.withLock { $0.append((count, seconds)) } }
+        var sizes: [Int] { calls.withLock { $0.map(\.size) } }
+        var seconds: [Double] { calls.withLock { $0.map(\.seconds) } }
     }
 
     private static func key(_ request: [StatementValue]) -> String {
@@ -144,60 +148,79 @@ struct StatementBatcherTests {
         return ""
     }
 
+    /// Until `execute` has been called `count` times (at most 20 s).
+    private static func untilCalled(_ count: Int, _ calls: Calls) async throws {
+        for _ in 0..<2_000 where calls.sizes.count < count {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+    }
+
+    /// Until `count` requests wait behind the one in flight (at most 20 s).
+    private static func untilWaiting(_ count: Int, on batcher: StatementBatcher) async throws {
+        for _ in 0..<2_000 where batcher.waitingCount < count {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+    }
+
     @Test func aRequestWaitingLongerThanTheTimeoutGetsATimeoutAndTheTurnComesBack() async throws {
         let batcher = StatementBatcher(maxInFlight: 1, maxBatch: 8, timeoutSeconds: 0.1)
         let calls = Calls()
-        let execute: StatementBatcher.Execute = { requests, _ in
-            calls.record(requests.count)
-            if requests.contains(where: { Self.key($0) == "slow" }) { try await Task.sleep(for: .milliseconds(400)) }
+        let execute: StatementBatcher.Execute = { requests, seconds in
+            calls.record(requests.count, seconds)
+            if requests.contains(where: { Self.key($0) == "slow" }) {
+                try await Self.untilWaiting(1, on: batcher)
+                try await Task.sleep(for: .milliseconds(300))  // past the waiter's 0.1 s
+            }
             return requests.map { _ in [] }
         }
         async let slow = batcher.run([.text("slow")], execute: execute)
-        try await Task.sleep(for: .milliseconds(50))  // "slow" is in flight
+        try await Self.untilCalled(1, calls)
         await #expect(throws: DatabaseTimeoutError.self) {
             _ = try await batcher.run([.text("waits")], execute: execute)
         }
         _ = try await slow
         // Nothing is left in flight: the next request runs at once, alone.
         _ = try await batcher.run([.text("after")], execute: execute)
-        #expect(calls.sizes.withLock { $0 } == [1, 1])
+        #expect(calls.sizes == [1, 1])
     }
 
     /// A batch runs within what is left of its first request's timeout, not a fresh one: the
     /// request's answer (a 503 at worst) still comes within `DB_TIMEOUT_SECONDS`.
     @Test func aBatchGetsOnlyTheTimeItsFirstRequestHasLeft() async throws {
         let batcher = StatementBatcher(maxInFlight: 1, maxBatch: 8, timeoutSeconds: 3)
-        let seconds = Mutex<[Double]>([])
-        let execute: StatementBatcher.Execute = { requests, given in
-            seconds.withLock { $0.append(given) }
-            if requests.contains(where: { Self.key($0) == "slow" }) { try await Task.sleep(for: .milliseconds(400)) }
+        let calls = Calls()
+        let execute: StatementBatcher.Execute = { requests, seconds in
+            calls.record(requests.count, seconds)
+            if requests.contains(where: { Self.key($0) == "slow" }) {
+                try await Self.untilWaiting(1, on: batcher)
+                try await Task.sleep(for: .milliseconds(400))
+            }
             return requests.map { _ in [] }
         }
         async let slow = batcher.run([.text("slow")], execute: execute)
-        try await Task.sleep(for: .milliseconds(50))
+        try await Self.untilCalled(1, calls)
         _ = try await batcher.run([.text("waits")], execute: execute)
         _ = try await slow
-        let given = seconds.withLock { $0 }
+        let given = calls.seconds
         #expect(given.count == 2)
-        #expect(given.first.map { $0 > 2.99 } == true, "\(given)")
-        // The waiter queued ~50 ms in and ran ~400 ms in (later on a loaded machine): about 2.65 s
-        // of its 3 were left, not a fresh 3.
-        #expect(given.last.map { $0 < 2.8 && $0 > 0 } == true, "\(given)")
+        #expect(given.first.map { $0 > 2.9 } == true, "\(given)")
+        // The waiter waited at least 400 ms: at most 2.6 s of its 3 were left, not a fresh 3.
+        #expect(given.last.map { $0 < 2.7 && $0 > 0 } == true, "\(given)")
     }
 
     @Test func anUnavailableDatabaseFailsTheWholeBatchWithoutRerunningIt() async throws {
-        let batcher = StatementBatcher(maxInFlight: 1, maxBatch: 8, timeoutSeconds: 5)
+        let batcher = StatementBatcher(maxInFlight: 1, maxBatch: 8, timeoutSeconds: 30)
         let calls = Calls()
-        let execute: StatementBatcher.Execute = { requests, _ in
-            calls.record(requests.count)
+        let execute: StatementBatcher.Execute = { requests, seconds in
+            calls.record(requests.count, seconds)
             if requests.contains(where: { Self.key($0) == "first" }) {
-                try await Task.sleep(for: .milliseconds(200))
+                try await Self.untilWaiting(5, on: batcher)
                 return [[]]
             }
-            throw DatabaseTimeoutError(seconds: 5)
+            throw DatabaseTimeoutError(seconds: 30)
         }
         async let first = batcher.run([.text("first")], execute: execute)
-        try await Task.sleep(for: .milliseconds(50))
+        try await Self.untilCalled(1, calls)
         let failures = await withTaskGroup(of: Bool.self) { group in
             for index in 0..<5 {
                 group.addTask {
@@ -214,6 +237,6 @@ struct StatementBatcherTests {
         _ = try await first
         #expect(failures == 5)
         // The first alone, then the five waiters as one batch, not rerun one by one.
-        #expect(calls.sizes.withLock { $0 } == [1, 5])
+        #expect(calls.sizes == [1, 5])
     }
 }

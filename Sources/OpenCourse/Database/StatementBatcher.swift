@@ -55,6 +55,9 @@ final class StatementBatcher: Sendable {
         self.timeoutSeconds = timeoutSeconds
     }
 
+    /// Requests waiting for a batch (tests wait for it instead of guessing with sleeps).
+    var waitingCount: Int { state.withLock { $0.waiting.count } }
+
     /// The rows of one request's execution, run alone or as part of a batch by `execute`, which
     /// gets every request's values and answers each request's rows, in order.
     func run(_ values: [StatementValue], execute: @escaping Execute) async throws -> [any SQLRow] {
