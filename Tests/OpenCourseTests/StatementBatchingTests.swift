@@ -148,6 +148,11 @@ struct StatementBatcherTests {
         return ""
     }
 
+    /// A lease that always gets a connection at once.
+    private static func lease(_ execute: @escaping StatementBatcher.Execute) -> StatementBatcher.Lease {
+        { _, lane in await lane(execute) }
+    }
+
     /// Until `execute` has been called `count` times (at most 20 s).
     private static func untilCalled(_ count: Int, _ calls: Calls) async throws {
         for _ in 0..<2_000 where calls.sizes.count < count {
@@ -163,7 +168,7 @@ struct StatementBatcherTests {
     }
 
     @Test func aRequestWaitingLongerThanTheTimeoutGetsATimeoutAndTheTurnComesBack() async throws {
-        let batcher = StatementBatcher(maxInFlight: 1, maxBatch: 8, timeoutSeconds: 0.1)
+        let batcher = StatementBatcher(maxLanes: 1, maxBatch: 8, batchesPerLease: 8, lingerSeconds: 0, timeoutSeconds: 0.1)
         let calls = Calls()
         let execute: StatementBatcher.Execute = { requests, seconds in
             calls.record(requests.count, seconds)
@@ -173,21 +178,21 @@ struct StatementBatcherTests {
             }
             return requests.map { _ in [] }
         }
-        async let slow = batcher.run([.text("slow")], execute: execute)
+        async let slow = batcher.run([.text("slow")], lease: Self.lease(execute))
         try await Self.untilCalled(1, calls)
         await #expect(throws: DatabaseTimeoutError.self) {
-            _ = try await batcher.run([.text("waits")], execute: execute)
+            _ = try await batcher.run([.text("waits")], lease: Self.lease(execute))
         }
         _ = try await slow
         // Nothing is left in flight: the next request runs at once, alone.
-        _ = try await batcher.run([.text("after")], execute: execute)
+        _ = try await batcher.run([.text("after")], lease: Self.lease(execute))
         #expect(calls.sizes == [1, 1])
     }
 
     /// A batch runs within what is left of its first request's timeout, not a fresh one: the
     /// request's answer (a 503 at worst) still comes within `DB_TIMEOUT_SECONDS`.
     @Test func aBatchGetsOnlyTheTimeItsFirstRequestHasLeft() async throws {
-        let batcher = StatementBatcher(maxInFlight: 1, maxBatch: 8, timeoutSeconds: 3)
+        let batcher = StatementBatcher(maxLanes: 1, maxBatch: 8, batchesPerLease: 8, lingerSeconds: 0, timeoutSeconds: 3)
         let calls = Calls()
         let execute: StatementBatcher.Execute = { requests, seconds in
             calls.record(requests.count, seconds)
@@ -197,9 +202,9 @@ struct StatementBatcherTests {
             }
             return requests.map { _ in [] }
         }
-        async let slow = batcher.run([.text("slow")], execute: execute)
+        async let slow = batcher.run([.text("slow")], lease: Self.lease(execute))
         try await Self.untilCalled(1, calls)
-        _ = try await batcher.run([.text("waits")], execute: execute)
+        _ = try await batcher.run([.text("waits")], lease: Self.lease(execute))
         _ = try await slow
         let given = calls.seconds
         #expect(given.count == 2)
@@ -209,7 +214,7 @@ struct StatementBatcherTests {
     }
 
     @Test func anUnavailableDatabaseFailsTheWholeBatchWithoutRerunningIt() async throws {
-        let batcher = StatementBatcher(maxInFlight: 1, maxBatch: 8, timeoutSeconds: 30)
+        let batcher = StatementBatcher(maxLanes: 1, maxBatch: 8, batchesPerLease: 8, lingerSeconds: 0, timeoutSeconds: 30)
         let calls = Calls()
         let execute: StatementBatcher.Execute = { requests, seconds in
             calls.record(requests.count, seconds)
@@ -219,13 +224,13 @@ struct StatementBatcherTests {
             }
             throw DatabaseTimeoutError(seconds: 30)
         }
-        async let first = batcher.run([.text("first")], execute: execute)
+        async let first = batcher.run([.text("first")], lease: Self.lease(execute))
         try await Self.untilCalled(1, calls)
         let failures = await withTaskGroup(of: Bool.self) { group in
             for index in 0..<5 {
                 group.addTask {
                     do {
-                        _ = try await batcher.run([.text("waiter \(index)")], execute: execute)
+                        _ = try await batcher.run([.text("waiter \(index)")], lease: Self.lease(execute))
                         return false
                     } catch {
                         return error is DatabaseTimeoutError
@@ -238,5 +243,85 @@ struct StatementBatcherTests {
         #expect(failures == 5)
         // The first alone, then the five waiters as one batch, not rerun one by one.
         #expect(calls.sizes == [1, 5])
+    }
+    /// Consecutive batches share a lease: PostgresNIO arms a timer each time a connection goes
+    /// back idle, whose memory it keeps for seconds. After `batchesPerLease` the lane leases again,
+    /// so the loop's other statements get a turn.
+    @Test func consecutiveBatchesShareALeaseUpToTheLimit() async throws {
+        let batcher = StatementBatcher(maxLanes: 1, maxBatch: 8, batchesPerLease: 3, lingerSeconds: 0, timeoutSeconds: 30)
+        let calls = Calls()
+        let leases = Atomic<Int>(0)
+        let execute: StatementBatcher.Execute = { requests, seconds in
+            calls.record(requests.count, seconds)
+            // Each request but the last is still in flight when the next one arrives.
+            if !requests.contains(where: { Self.key($0) == "4" }) { try await Self.untilWaiting(1, on: batcher) }
+            return requests.map { _ in [] }
+        }
+        let lease: StatementBatcher.Lease = { _, lane in
+            leases.add(1, ordering: .relaxed)
+            return await lane(execute)
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in 0..<5 {
+                group.addTask { _ = try await batcher.run([.text("\(index)")], lease: lease) }
+                try await Self.untilCalled(index + 1, calls)
+            }
+            try await group.waitForAll()
+        }
+        #expect(calls.sizes == [1, 1, 1, 1, 1])
+        // The first request ran at once on a lease of its own; then a lane took three batches on
+        // one lease and the last on the next.
+        #expect(leases.load(ordering: .relaxed) == 3)
+        #expect(batcher.leases.load(ordering: .relaxed) == 3)
+    }
+
+    /// No connection in time: the requests that wait get the lease's error, and the lane retires,
+    /// so the next request starts a lane of its own instead of queueing behind a dead one.
+    @Test func aFailedLeaseFailsWhatWaitsAndTheLaneRetires() async throws {
+        let batcher = StatementBatcher(maxLanes: 1, maxBatch: 8, batchesPerLease: 8, lingerSeconds: 0, timeoutSeconds: 30)
+        let failing: StatementBatcher.Lease = { seconds, _ in throw DatabaseTimeoutError(seconds: seconds) }
+        await #expect(throws: DatabaseTimeoutError.self) {
+            _ = try await batcher.run([.text("first")], lease: failing)
+        }
+        let calls = Calls()
+        let rows = try await batcher.run([.text("next")], lease: Self.lease { requests, seconds in
+            calls.record(requests.count, seconds)
+            return requests.map { _ in [] }
+        })
+        #expect(rows.isEmpty)
+        #expect(calls.sizes == [1])
+        #expect(batcher.waitingCount == 0)
+    }
+    /// A lane that found nothing waiting keeps its connection a moment: under load the next
+    /// request is a loop's turn away, and a lane that retired would cost it a lease of its own.
+    /// After the moment the lane retires, and the next request runs at once on a lease of its own.
+    @Test func aLaneKeepsItsLeaseAMomentForWhatComesNext() async throws {
+        let batcher = StatementBatcher(maxLanes: 1, maxBatch: 8, batchesPerLease: 8, lingerSeconds: 1, timeoutSeconds: 30)
+        let calls = Calls()
+        let leases = Atomic<Int>(0)
+        let execute: StatementBatcher.Execute = { requests, seconds in
+            calls.record(requests.count, seconds)
+            if requests.contains(where: { Self.key($0) == "first" }) { try await Self.untilWaiting(1, on: batcher) }
+            return requests.map { _ in [] }
+        }
+        let lease: StatementBatcher.Lease = { _, lane in
+            leases.add(1, ordering: .relaxed)
+            return await lane(execute)
+        }
+        // The first runs at once; the second waits for it, and a lane serves it.
+        async let first = batcher.run([.text("first")], lease: lease)
+        try await Self.untilCalled(1, calls)
+        _ = try await batcher.run([.text("second")], lease: lease)
+        _ = try await first
+        // The lane now lingers on its lease: the third needs none of its own.
+        _ = try await batcher.run([.text("third")], lease: lease)
+        #expect(leases.load(ordering: .relaxed) == 2)
+        for _ in 0..<2_000 where batcher.laneCount > 0 {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(batcher.laneCount == 0)
+        _ = try await batcher.run([.text("fourth")], lease: lease)
+        #expect(leases.load(ordering: .relaxed) == 3)
+        #expect(calls.sizes == [1, 1, 1, 1])
     }
 }

@@ -48,42 +48,59 @@ public struct PostgresBackend: DatabaseBackend {
         _ statement: Statement.Type, _ values: [StatementValue]
     ) async throws -> [any SQLRow] {
         let batcher = batchers.batcher(for: Statement.self, loop: MultiThreadedEventLoopGroup.currentEventLoop)
-        return try await batcher.run(values) { requests, seconds in
-            guard requests.count > 1 else {
-                return [try await execute(NamedStatement<Statement>(values: requests[0]), timeoutSeconds: seconds)]
-            }
-            var rowsOfKey: [UUID: [any SQLRow]] = [:]
-            for row in try await execute(NamedBatchStatement<Statement>(requests: requests), timeoutSeconds: seconds) {
-                rowsOfKey[try row.decode(column: Statement.keyColumn, as: UUID.self), default: []].append(row)
-            }
-            return requests.map { request in
-                guard case .uuid(let key)? = request.first else { return [] }
-                return rowsOfKey[key] ?? []
+        let (pool, logger) = (self.pool, self.logger)
+        return try await batcher.run(values) { seconds, lane in
+            try await pool.withLeasedConnection(leaseWithin: seconds) { connection in
+                await lane { requests, seconds in
+                    // A lone request runs the plain statement, several the batch statement.
+                    let single = requests.count == 1 ? NamedStatement<Statement>(values: requests[0]) : nil
+                    let batch = NamedBatchStatement<Statement>(requests: requests)
+                    let keyColumn = Statement.keyColumn
+                    return try await withDeadline(seconds: seconds) {
+                        try await PostgresClientSQLDatabase.closingOnCancel(connection) {
+                            if let single { return [try await Self.rows(of: single, on: connection, logger: logger)] }
+                            var rowsOfKey: [UUID: [any SQLRow]] = [:]
+                            for row in try await Self.rows(of: batch, on: connection, logger: logger) {
+                                rowsOfKey[try row.decode(column: keyColumn, as: UUID.self), default: []].append(row)
+                            }
+                            return requests.map { request in
+                                guard case .uuid(let key)? = request.first else { return [] }
+                                return rowsOfKey[key] ?? []
+                            }
+                        }
+                    }
+                }
             }
         }
     }
 
     private func execute<Statement: PostgresPreparedStatement>(
-        _ statement: Statement, timeoutSeconds: Double? = nil
+        _ statement: Statement
     ) async throws -> [any SQLRow] where Statement.Row == PostgresRow {
         let logger = self.logger
-        return try await pool.withLeasedConnection(timeoutSeconds: timeoutSeconds) { connection in
-            do {
-                var rows: [any SQLRow] = []
-                for try await row in try await connection.execute(statement, logger: logger) {
-                    rows.append(row.sql())
-                }
-                return rows
-            } catch let error as PSQLError where Self.failedToPrepare(error) {
-                // PostgresNIO keeps a failed preparation for the connection's lifetime (a request
-                // that came before the migrations would break the statement on that connection for
-                // good): close it, and the pool opens a fresh one.
-                logger.warning("a statement failed to prepare; closing its connection", metadata: [
-                    "statement": "\(Statement.name)", "error": "\(RedactedErrorDescription(error))",
-                ])
-                try? await connection.close()
-                throw error
+        return try await pool.withLeasedConnection { connection in
+            try await Self.rows(of: statement, on: connection, logger: logger)
+        }
+    }
+
+    private static func rows<Statement: PostgresPreparedStatement>(
+        of statement: Statement, on connection: PostgresConnection, logger: Logger
+    ) async throws -> [any SQLRow] where Statement.Row == PostgresRow {
+        do {
+            var rows: [any SQLRow] = []
+            for try await row in try await connection.execute(statement, logger: logger) {
+                rows.append(row.sql())
             }
+            return rows
+        } catch let error as PSQLError where failedToPrepare(error) {
+            // PostgresNIO keeps a failed preparation for the connection's lifetime (a request
+            // that came before the migrations would break the statement on that connection for
+            // good): close it, and the pool opens a fresh one.
+            logger.warning("a statement failed to prepare; closing its connection", metadata: [
+                "statement": "\(Statement.name)", "error": "\(RedactedErrorDescription(error))",
+            ])
+            try? await connection.close()
+            throw error
         }
     }
 
@@ -136,33 +153,60 @@ struct PostgresClientSQLDatabase: SQLDatabase {
     }
 
     /// Runs `body` on a pooled connection within the deadline, counting the lease in the metrics.
-    /// `timeoutSeconds` overrides the pool's timeout (a batch gets what is left of its first request's).
     func withLeasedConnection<Result: Sendable>(
-        timeoutSeconds: Double? = nil, _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
     ) async throws -> Result {
-        let (client, metrics) = (clients.forCurrentLoop, self.metrics)
-        return try await withDeadline(seconds: timeoutSeconds ?? self.timeoutSeconds) {
-            metrics?.connectionRequested()
-            var leased = false
-            do {
-                return try await client.withConnection { connection in
-                    leased = true
-                    metrics?.connectionLeased()
-                    defer { metrics?.connectionReturned() }
-                    // A statement the deadline gave up on may never be answered (PostgresNIO does
-                    // not stop it on cancellation; a connection a firewall dropped stays silent
-                    // until TCP gives up, for minutes). Closing the connection fails the statement
-                    // now, and the pool opens a fresh one instead of lending out the dead one.
-                    return try await withTaskCancellationHandler {
-                        try await body(connection)
-                    } onCancel: {
-                        let _: EventLoopFuture<Void> = connection.close()
-                    }
-                }
-            } catch {
-                if !leased { metrics?.connectionNotLeased() }
-                throw error
+        let client = clients.forCurrentLoop
+        return try await withDeadline(seconds: timeoutSeconds) {
+            try await leased(from: client, { true }, body)
+        }
+    }
+
+    /// Runs `body` on a pooled connection leased within `seconds`; `body` itself has no deadline
+    /// (a batch lane bounds each of its statements).
+    func withLeasedConnection<Result: Sendable>(
+        leaseWithin seconds: Double, _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        let client = clients.forCurrentLoop
+        return try await withDeadline(secondsToStart: seconds) { started in
+            try await leased(from: client, started, body)
+        }
+    }
+
+    /// `client` is the caller's loop's: the deadline's task may run on another thread.
+    private func leased<Result: Sendable>(
+        from client: PostgresClient, _ started: @escaping @Sendable () -> Bool,
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        let (metrics, seconds) = (self.metrics, self.timeoutSeconds)
+        metrics?.connectionRequested()
+        var leased = false
+        do {
+            return try await client.withConnection { connection in
+                leased = true
+                metrics?.connectionLeased()
+                defer { metrics?.connectionReturned() }
+                // Leased after the caller stopped waiting: give the connection back unused.
+                guard started() else { throw DatabaseTimeoutError(seconds: seconds) }
+                return try await Self.closingOnCancel(connection) { try await body(connection) }
             }
+        } catch {
+            if !leased { metrics?.connectionNotLeased() }
+            throw error
+        }
+    }
+
+    /// A statement the deadline gave up on may never be answered (PostgresNIO does not stop it on
+    /// cancellation; a connection a firewall dropped stays silent until TCP gives up, for
+    /// minutes). Closing the connection fails the statement now, and the pool opens a fresh one
+    /// instead of lending out the dead one.
+    static func closingOnCancel<Result: Sendable>(
+        _ connection: PostgresConnection, _ body: @Sendable () async throws -> Result
+    ) async throws -> Result {
+        try await withTaskCancellationHandler {
+            try await body()
+        } onCancel: {
+            let _: EventLoopFuture<Void> = connection.close()
         }
     }
 

@@ -11,7 +11,7 @@ import SQLKit
 /// PostgreSQL fixes each `$n`'s type at the first execution on a connection, from the value
 /// bound then; a NULL leaves it to the context. A nullable value whose context does not tell its
 /// type needs a cast in the text (`CAST($2 AS TEXT)`, which SQLite accepts too).
-public protocol PreparedStatement {
+public protocol PreparedStatement: SendableMetatype {
     /// The statement's text; a constant (PostgreSQL keeps it per connection under the type's name).
     static var sql: String { get }
 }
