@@ -31,7 +31,8 @@ struct PreparedStatementTests {
     /// PostgreSQL keeps prepared statements by name, and cuts names at 63 bytes.
     @Test func statementNamesAreDistinctAndFitPostgreSQL() {
         let batches: [any BatchableStatement.Type] = [
-            SQLUserRepository.UserByID.self, SQLCourseRepository.InsertCourse.self, SQLEnrollmentRepository.InsertEnrollment.self,
+            SQLUserRepository.UserByID.self, SQLCourseRepository.CourseByID.self, SQLCourseRepository.InsertCourse.self,
+            SQLEnrollmentRepository.InsertEnrollment.self,
         ]
         let names = Self.shipped.map { Self.name($0) } + batches.map { Self.batchName($0) }
         #expect(Set(names).count == names.count, "\(names)")

@@ -45,6 +45,34 @@ struct StatementBatchingTests {
         }
     }
 
+    @Test func concurrentCourseLookupsEachGetTheirOwnCourse() async throws {
+        try await withMigratedPostgres { backend in
+            let owner = try await SQLUserRepository(database: backend).create(Self.user(.instructor))
+            let repository = SQLCourseRepository(database: backend)
+            var courses: [Course] = []
+            for index in 0..<20 {
+                let (id, now) = RecordStamp.next()
+                courses.append(try await repository.create(
+                    Course(id: id, title: "Lookup \(index)", description: index % 2 == 0 ? nil : "d", createdBy: owner.id, createdAt: now, updatedAt: now)
+                ))
+            }
+            let known = courses
+            let before = backend.batchers.requestsRunInBatches
+            let answers = try await withThrowingTaskGroup(of: (UUID, Course?).self) { group in
+                for index in 0..<Self.requests {
+                    let id = index % 5 == 4 ? UUID() : known[index % known.count].id
+                    group.addTask { (id, try await repository.find(id: id)) }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(answers.count == Self.requests)
+            for (id, course) in answers {
+                #expect(course == known.first { $0.id == id }, "\(id)")
+            }
+            #expect(backend.batchers.requestsRunInBatches > before)
+        }
+    }
+
     @Test func aCreationThatBreaksAConstraintFailsAloneAndTheRestOfItsBatchLands() async throws {
         try await withMigratedPostgres { backend in
             let owner = try await SQLUserRepository(database: backend).create(Self.user(.instructor))

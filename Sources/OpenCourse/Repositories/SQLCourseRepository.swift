@@ -23,8 +23,10 @@ public struct SQLCourseRepository: CourseRepository {
         static let keyColumn = "id"
     }
 
-    enum CourseByID: PreparedStatement {
+    enum CourseByID: BatchableStatement {
         static let sql = "SELECT \(SQLCourseRepository.columns) FROM courses WHERE id = $1"
+        static let batchSQL = "SELECT \(SQLCourseRepository.columns) FROM courses WHERE id = ANY($1::uuid[])"
+        static let keyColumn = "id"
     }
 
     public func create(_ course: Course) async throws -> Course {
@@ -38,7 +40,7 @@ public struct SQLCourseRepository: CourseRepository {
     }
 
     public func find(id: UUID) async throws -> Course? {
-        try await database.run(CourseByID.self, [.uuid(id)]).first.map { try Self.course(from: $0) }
+        try await database.runBatched(CourseByID.self, [.uuid(id)]).first.map { try Self.course(from: $0) }
     }
 
     public func list(filter: CourseFilter, page: PageRequest) async throws -> [Course] {
