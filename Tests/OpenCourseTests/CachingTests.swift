@@ -59,6 +59,32 @@ struct CachingTests {
         #expect(cache.count == 1)
     }
 
+    /// Expired entries are dropped as time passes, not only when the cache is full, so its memory
+    /// follows what is still served.
+    @Test func expiredEntriesAreSweptWithoutNewTraffic() async throws {
+        let cache = CatalogCache(capacity: 100, timeToLive: .milliseconds(100))
+        let fresh = CatalogCache(capacity: 100, timeToLive: .seconds(60))
+        for cacheUnderTest in [cache, fresh] {
+            for index in 0..<20 {
+                _ = try await cacheUnderTest.value(for: index % 4 == 0 ? .page("\(index)") : .course(UUID())) {
+                    CachedRepresentation(body: ByteBuffer(string: "entry \(index)"))
+                }
+            }
+        }
+        #expect(cache.count == 20)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await cache.run() }
+            group.addTask { try await fresh.run() }
+            // A sweep every 0.5 s (the least interval): wait for it rather than guess (at most 20 s).
+            for _ in 0..<200 where cache.count > 0 {
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            group.cancelAll()
+        }
+        #expect(cache.count == 0)
+        #expect(fresh.count == 20)
+    }
+
     @Test func errorsAreNotCached() async throws {
         struct Failure: Error {}
         let cache = CatalogCache(capacity: 10, timeToLive: .seconds(60))

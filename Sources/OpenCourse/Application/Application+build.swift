@@ -34,6 +34,7 @@ func buildApplication(
         configuration, database: database, metrics: metrics, readiness: readiness, attemptStore: attemptStore, logger: logger
     )
     var services = database.services + [dependencies.hasher.service]
+    if let cache = dependencies.catalogCache { services.append(cache) }
     if configuration.heapTrimSeconds > 0 {
         services.append(HeapTrimmer(interval: .seconds(configuration.heapTrimSeconds), logger: logger))
     }
