@@ -303,28 +303,82 @@ struct StatementBatcherTests {
         #expect(batcher.leases.load(ordering: .relaxed) == 3)
     }
 
-    /// No connection in time: the requests that wait get the lease's error, and the lane retires,
-    /// so the next request starts a lane of its own instead of queueing behind a dead one.
+    /// The pool fails a lane's lease (it has closed, say): the requests that wait get its error,
+    /// and the lane retires, so the next request starts a lane of its own instead of queueing
+    /// behind a dead one. A request run at once gets its own lease's error.
     @Test func aFailedLeaseFailsWhatWaitsAndTheLaneRetires() async throws {
+        struct PoolClosed: Error {}
         let batcher = StatementBatcher(maxLanes: 1, maxBatch: 8, batchesPerLease: 8, lingerSeconds: 0, timeoutSeconds: 30)
-        let failing: StatementBatcher.Lease = { seconds, _ in throw DatabaseTimeoutError(seconds: seconds) }
-        await #expect(throws: DatabaseTimeoutError.self) {
-            _ = try await batcher.run([.text("first")], lease: failing)
+        await #expect(throws: PoolClosed.self) {
+            _ = try await batcher.run([.text("alone")], lease: { _, _ in throw PoolClosed() })
         }
         let calls = Calls()
-        let rows = try await batcher.run([.text("next")], lease: Self.lease { requests, seconds in
+        let leases = Atomic<Int>(0)
+        let execute: StatementBatcher.Execute = { requests, seconds in
             calls.record(requests.count, seconds)
+            if requests.contains(where: { Self.key($0) == "busy" }) { try await Self.untilWaiting(1, on: batcher) }
             return requests.map { _ in [] }
-        })
+        }
+        // The lane's lease, the second, fails.
+        let lease: StatementBatcher.Lease = { _, lane in
+            guard leases.add(1, ordering: .relaxed).newValue == 2 else { return await lane(execute) }
+            throw PoolClosed()
+        }
+        async let busy = batcher.run([.text("busy")], lease: lease)
+        try await Self.untilCalled(1, calls)
+        await #expect(throws: PoolClosed.self) {
+            _ = try await batcher.run([.text("waits")], lease: lease)
+        }
+        _ = try await busy
+        for _ in 0..<2_000 where batcher.laneCount > 0 {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(batcher.laneCount == 0)
+        let rows = try await batcher.run([.text("next")], lease: lease)
         #expect(rows.isEmpty)
-        #expect(calls.sizes == [1])
+        #expect(calls.sizes == [1, 1])
+        #expect(leases.load(ordering: .relaxed) == 3)
         #expect(batcher.waitingCount == 0)
     }
+
+    /// A lane leases within the time of the request that waited longest. When that runs out, only
+    /// that request gets the timeout: one that came later still has its time, and the lane leases
+    /// again for it.
+    @Test func aLeaseThatTimesOutFailsOnlyTheRequestsWhoseTimeRanOut() async throws {
+        let batcher = StatementBatcher(maxLanes: 1, maxBatch: 8, batchesPerLease: 8, lingerSeconds: 0, timeoutSeconds: 3)
+        let calls = Calls()
+        let leases = Atomic<Int>(0)
+        let execute: StatementBatcher.Execute = { requests, seconds in
+            calls.record(requests.count, seconds)
+            if requests.contains(where: { Self.key($0) == "busy" }) { try await Self.untilWaiting(2, on: batcher) }
+            return requests.map { _ in [] }
+        }
+        // The lane's first lease finds no connection within the seconds it was given.
+        let lease: StatementBatcher.Lease = { seconds, lane in
+            guard leases.add(1, ordering: .relaxed).newValue == 2 else { return await lane(execute) }
+            try await Task.sleep(for: .seconds(seconds))
+            throw DatabaseTimeoutError(seconds: seconds)
+        }
+        async let busy = batcher.run([.text("busy")], lease: lease)
+        try await Self.untilCalled(1, calls)
+        let early = Task { try await batcher.run([.text("early")], lease: lease) }
+        try await Self.untilWaiting(1, on: batcher)
+        // 2 s later: "early" has 1 s left, "late" all of its 3.
+        try await Task.sleep(for: .seconds(2))
+        let late = try await batcher.run([.text("late")], lease: lease)
+        #expect(late.isEmpty)
+        await #expect(throws: DatabaseTimeoutError.self) { _ = try await early.value }
+        _ = try await busy
+        #expect(leases.load(ordering: .relaxed) == 3)
+        #expect(calls.sizes == [1, 1])
+    }
+
     /// A lane that found nothing waiting keeps its connection a moment: under load the next
     /// request is a loop's turn away, and a lane that retired would cost it a lease of its own.
     /// After the moment the lane retires, and the next request runs at once on a lease of its own.
     @Test func aLaneKeepsItsLeaseAMomentForWhatComesNext() async throws {
-        let batcher = StatementBatcher(maxLanes: 1, maxBatch: 8, batchesPerLease: 8, lingerSeconds: 1, timeoutSeconds: 30)
+        // Long enough for the third request to come within it on a loaded machine.
+        let batcher = StatementBatcher(maxLanes: 1, maxBatch: 8, batchesPerLease: 8, lingerSeconds: 5, timeoutSeconds: 30)
         let calls = Calls()
         let leases = Atomic<Int>(0)
         let execute: StatementBatcher.Execute = { requests, seconds in

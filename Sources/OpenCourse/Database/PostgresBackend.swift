@@ -52,25 +52,38 @@ public struct PostgresBackend: DatabaseBackend {
         return try await batcher.run(values) { seconds, lane in
             try await pool.withLeasedConnection(leaseWithin: seconds) { connection in
                 await lane { requests, seconds in
-                    // A lone request runs the plain statement, several the batch statement.
-                    let single = requests.count == 1 ? NamedStatement<Statement>(values: requests[0]) : nil
-                    let batch = NamedBatchStatement<Statement>(requests: requests)
-                    let keyColumn = Statement.keyColumn
-                    return try await withDeadline(seconds: seconds) {
-                        try await PostgresClientSQLDatabase.closingOnCancel(connection) {
-                            if let single { return [try await Self.rows(of: single, on: connection, logger: logger)] }
-                            var rowsOfKey: [UUID: [any SQLRow]] = [:]
-                            for row in try await Self.rows(of: batch, on: connection, logger: logger) {
-                                rowsOfKey[try row.decode(column: keyColumn, as: UUID.self), default: []].append(row)
-                            }
-                            return requests.map { request in
-                                guard case .uuid(let key)? = request.first else { return [] }
-                                return rowsOfKey[key] ?? []
+                    do {
+                        return try await withDeadline(seconds: seconds) {
+                            try await PostgresClientSQLDatabase.closingOnCancel(connection) {
+                                try await Self.rowsOfEach(requests, of: Statement.self, on: connection, logger: logger)
                             }
                         }
+                    } catch let error as DatabaseTimeoutError {
+                        // The abandoned statement may still run on the connection: closed now, it
+                        // cannot go back to the pool half-used when the lane gives it back.
+                        try? await connection.close()
+                        throw error
                     }
                 }
             }
+        }
+    }
+
+    /// Each request's rows: a lone request runs the plain statement, several the batch statement,
+    /// whose rows go to the requests by their key column.
+    private static func rowsOfEach<Statement: BatchableStatement>(
+        _ requests: [[StatementValue]], of statement: Statement.Type, on connection: PostgresConnection, logger: Logger
+    ) async throws -> [[any SQLRow]] {
+        if requests.count == 1 {
+            return [try await rows(of: NamedStatement<Statement>(values: requests[0]), on: connection, logger: logger)]
+        }
+        var rowsOfKey: [UUID: [any SQLRow]] = [:]
+        for row in try await rows(of: NamedBatchStatement<Statement>(requests: requests), on: connection, logger: logger) {
+            rowsOfKey[try row.decode(column: Statement.keyColumn, as: UUID.self), default: []].append(row)
+        }
+        return requests.map { request in
+            guard case .uuid(let key)? = request.first else { return [] }
+            return rowsOfKey[key] ?? []
         }
     }
 

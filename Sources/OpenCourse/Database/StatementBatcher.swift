@@ -60,6 +60,14 @@ final class StatementBatcher: Sendable {
             lanes -= 1
             return false
         }
+
+        /// Takes out the requests whose time ran out while they waited; they queue in arrival
+        /// order with one timeout, so they come first.
+        mutating func removeExpired(now: ContinuousClock.Instant) -> [Waiter] {
+            let expired = Array(waiting.prefix { $0.deadline <= now })
+            waiting.removeFirst(expired.count)
+            return expired
+        }
     }
 
     private let state = Mutex(State())
@@ -135,10 +143,14 @@ final class StatementBatcher: Sendable {
                     return goesOn
                 }
                 guard goesOn else { return }
+            } catch is DatabaseTimeoutError {
+                // No connection within the first request's time: that request has had its answer
+                // (`firstDeadline` fails it), and the requests behind it still have theirs.
+                guard !retired.marked else { return }
             } catch {
                 // A lease that failed after the lane retired must not touch the queue again.
                 guard !retired.marked else { return }
-                // No connection in time: what waits now shares the failure.
+                // The pool failed (it is closed, say): what waits now shares the failure.
                 guard let batch = nextBatch() else { return }
                 for waiter in batch { waiter.continuation.resume(throwing: error) }
             }
@@ -186,10 +198,21 @@ final class StatementBatcher: Sendable {
         return nextBatch()
     }
 
-    /// The deadline of the request that waited longest, or nil after retiring the lane.
+    /// The deadline of the request that waited longest, after failing those whose time ran out,
+    /// or nil after retiring the lane.
     private func firstDeadline() -> ContinuousClock.Instant? {
-        state.withLock { state in
-            state.keepLaneForWaiters() ? state.waiting.first?.deadline : nil
+        let now = ContinuousClock.now
+        let (deadline, expired) = state.withLock { state in
+            let expired = state.removeExpired(now: now)
+            return (state.keepLaneForWaiters() ? state.waiting.first?.deadline : nil, expired)
+        }
+        failExpired(expired)
+        return deadline
+    }
+
+    private func failExpired(_ expired: [Waiter]) {
+        for waiter in expired {
+            waiter.continuation.resume(throwing: DatabaseTimeoutError(seconds: timeoutSeconds))
         }
     }
 
@@ -199,17 +222,13 @@ final class StatementBatcher: Sendable {
     private func nextBatch(retireIfEmpty: Bool = true) -> [Waiter]? {
         let now = ContinuousClock.now
         let (batch, expired): ([Waiter]?, [Waiter]) = state.withLock { state in
-            // Waiters queue in arrival order with one timeout, so the expired ones come first.
-            let expired = Array(state.waiting.prefix { $0.deadline <= now })
-            state.waiting.removeFirst(expired.count)
+            let expired = state.removeExpired(now: now)
             guard retireIfEmpty ? state.keepLaneForWaiters() : !state.waiting.isEmpty else { return (nil, expired) }
             let batch = Array(state.waiting.prefix(maxBatch))
             state.waiting.removeFirst(batch.count)
             return (batch, expired)
         }
-        for waiter in expired {
-            waiter.continuation.resume(throwing: DatabaseTimeoutError(seconds: timeoutSeconds))
-        }
+        failExpired(expired)
         return batch
     }
 
@@ -218,11 +237,12 @@ final class StatementBatcher: Sendable {
         return max(0.001, Double(left.components.seconds) + Double(left.components.attoseconds) * 1e-18)
     }
 
-    /// Each request's outcome. A batch that PostgreSQL refused for any reason but an unavailable
-    /// database (a constraint one request broke, a deadlock) committed nothing; its two halves run
-    /// again, concurrently, and so on down to single requests, so that each request gets its own
-    /// answer and one bad request among 64 costs about a dozen statements rather than 64. Any
-    /// other failure (the database is unreachable, the rows could not be read) is every request's.
+    /// Each request's outcome. A batch that PostgreSQL refused for what one request may have
+    /// caused (a constraint it broke, a deadlock) committed nothing; its two halves run again,
+    /// pipelined on the lane's connection, and so on down to single requests, so that each request
+    /// gets its own answer and one bad request among 64 costs about a dozen statements rather than
+    /// 64. Any other failure (the database is unreachable, the statement does not prepare, which
+    /// closed the connection, the rows could not be read) is every request's.
     private static func outcomes(
         of requests: [[StatementValue]], deadline: ContinuousClock.Instant, execute: @escaping Execute
     ) async -> [Result<[any SQLRow], any Error>] {
@@ -232,7 +252,8 @@ final class StatementBatcher: Sendable {
                 return Array(repeating: .failure(BatchAnswerMismatch(requests: requests.count, answers: rows.count)), count: requests.count)
             }
             return rows.map { .success($0) }
-        } catch let error as PSQLError where requests.count > 1 && error.serverInfo?[.sqlState] != nil && DatabaseFailure(error) != .unavailable {
+        } catch let error as PSQLError where requests.count > 1 && error.serverInfo?[.sqlState] != nil
+            && DatabaseFailure(error) != .unavailable && !PostgresBackend.failedToPrepare(error) {
             let middle = requests.count / 2
             async let first = outcomes(of: Array(requests[..<middle]), deadline: deadline, execute: execute)
             async let second = outcomes(of: Array(requests[middle...]), deadline: deadline, execute: execute)
