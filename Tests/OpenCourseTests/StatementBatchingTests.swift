@@ -28,19 +28,7 @@ struct StatementBatchingTests {
             let repository = SQLUserRepository(database: backend)
             var users: [User] = []
             for _ in 0..<20 { users.append(try await repository.create(Self.user())) }
-            let known = users
-            let answers = try await withThrowingTaskGroup(of: (UUID, User?).self) { group in
-                for index in 0..<Self.requests {
-                    // Every fifth asks for an id nobody has.
-                    let id = index % 5 == 4 ? UUID() : known[index % known.count].id
-                    group.addTask { (id, try await repository.find(id: id)) }
-                }
-                return try await group.reduce(into: []) { $0.append($1) }
-            }
-            #expect(answers.count == Self.requests)
-            for (id, user) in answers {
-                #expect(user == known.first { $0.id == id }, "\(id)")
-            }
+            try await Self.expectConcurrentLookups(of: users, id: \.id) { try await repository.find(id: $0) }
             #expect(backend.batchers.requestsRunInBatches > 0)
         }
     }
@@ -56,20 +44,27 @@ struct StatementBatchingTests {
                     Course(id: id, title: "Lookup \(index)", description: index % 2 == 0 ? nil : "d", createdBy: owner.id, createdAt: now, updatedAt: now)
                 ))
             }
-            let known = courses
             let before = backend.batchers.requestsRunInBatches
-            let answers = try await withThrowingTaskGroup(of: (UUID, Course?).self) { group in
-                for index in 0..<Self.requests {
-                    let id = index % 5 == 4 ? UUID() : known[index % known.count].id
-                    group.addTask { (id, try await repository.find(id: id)) }
-                }
-                return try await group.reduce(into: []) { $0.append($1) }
-            }
-            #expect(answers.count == Self.requests)
-            for (id, course) in answers {
-                #expect(course == known.first { $0.id == id }, "\(id)")
-            }
+            try await Self.expectConcurrentLookups(of: courses, id: \.id) { try await repository.find(id: $0) }
             #expect(backend.batchers.requestsRunInBatches > before)
+        }
+    }
+
+    /// `requests` lookups at once, every fifth for an id nobody has: each gets its own record.
+    private static func expectConcurrentLookups<Record: Equatable & Sendable>(
+        of known: [Record], id: @escaping @Sendable (Record) -> UUID,
+        find: @escaping @Sendable (UUID) async throws -> Record?
+    ) async throws {
+        let answers = try await withThrowingTaskGroup(of: (UUID, Record?).self) { group in
+            for index in 0..<requests {
+                let wanted = index % 5 == 4 ? UUID() : id(known[index % known.count])
+                group.addTask { (wanted, try await find(wanted)) }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(answers.count == requests)
+        for (wanted, record) in answers {
+            #expect(record == known.first { id($0) == wanted }, "\(wanted)")
         }
     }
 
@@ -179,6 +174,18 @@ struct StatementBatcherTests {
     /// A lease that always gets a connection at once.
     private static func lease(_ execute: @escaping StatementBatcher.Execute) -> StatementBatcher.Lease {
         { _, lane in await lane(execute) }
+    }
+
+    /// An `execute` that records its calls; a call with the request `key` holds on until `count`
+    /// requests wait behind it.
+    private static func recording(
+        _ calls: Calls, holding key: String, until count: Int, on batcher: StatementBatcher
+    ) -> StatementBatcher.Execute {
+        { requests, seconds in
+            calls.record(requests.count, seconds)
+            if requests.contains(where: { Self.key($0) == key }) { try await Self.untilWaiting(count, on: batcher) }
+            return requests.map { _ in [] }
+        }
     }
 
     /// Until `execute` has been called `count` times (at most 20 s).
@@ -314,11 +321,7 @@ struct StatementBatcherTests {
         }
         let calls = Calls()
         let leases = Atomic<Int>(0)
-        let execute: StatementBatcher.Execute = { requests, seconds in
-            calls.record(requests.count, seconds)
-            if requests.contains(where: { Self.key($0) == "busy" }) { try await Self.untilWaiting(1, on: batcher) }
-            return requests.map { _ in [] }
-        }
+        let execute = Self.recording(calls, holding: "busy", until: 1, on: batcher)
         // The lane's lease, the second, fails.
         let lease: StatementBatcher.Lease = { _, lane in
             guard leases.add(1, ordering: .relaxed).newValue == 2 else { return await lane(execute) }
@@ -348,11 +351,7 @@ struct StatementBatcherTests {
         let batcher = StatementBatcher(maxLanes: 1, maxBatch: 8, batchesPerLease: 8, lingerSeconds: 0, timeoutSeconds: 3)
         let calls = Calls()
         let leases = Atomic<Int>(0)
-        let execute: StatementBatcher.Execute = { requests, seconds in
-            calls.record(requests.count, seconds)
-            if requests.contains(where: { Self.key($0) == "busy" }) { try await Self.untilWaiting(2, on: batcher) }
-            return requests.map { _ in [] }
-        }
+        let execute = Self.recording(calls, holding: "busy", until: 2, on: batcher)
         // The lane's first lease finds no connection within the seconds it was given.
         let lease: StatementBatcher.Lease = { seconds, lane in
             guard leases.add(1, ordering: .relaxed).newValue == 2 else { return await lane(execute) }
@@ -381,11 +380,7 @@ struct StatementBatcherTests {
         let batcher = StatementBatcher(maxLanes: 1, maxBatch: 8, batchesPerLease: 8, lingerSeconds: 5, timeoutSeconds: 30)
         let calls = Calls()
         let leases = Atomic<Int>(0)
-        let execute: StatementBatcher.Execute = { requests, seconds in
-            calls.record(requests.count, seconds)
-            if requests.contains(where: { Self.key($0) == "first" }) { try await Self.untilWaiting(1, on: batcher) }
-            return requests.map { _ in [] }
-        }
+        let execute = Self.recording(calls, holding: "first", until: 1, on: batcher)
         let lease: StatementBatcher.Lease = { _, lane in
             leases.add(1, ordering: .relaxed)
             return await lane(execute)
