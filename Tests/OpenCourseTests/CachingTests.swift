@@ -177,15 +177,19 @@ struct CachingTests {
     @Test func listenerWarnsOnceWhileThePostgreSQLServerIsDown() async throws {
         let log = LogCapture()
         let listener = CatalogChangeListener(
-            configuration: .init(host: "127.0.0.1", port: try ServerProcess.freePort(), username: "nobody", password: nil, database: "none", tls: .disable),
+            // Port 1: nothing listens there, and unlike a port just freed, no other test's
+            // server can take it meanwhile (one did, in a full run: no attempt failed).
+            configuration: .init(host: "127.0.0.1", port: 1, username: "nobody", password: nil, database: "none", tls: .disable),
             cache: CatalogCache(capacity: 10, timeToLive: .seconds(60)), logger: log.logger()
         )
+        let message = "catalog change listener lost its connection; retrying every second"
         let task = Task { try await listener.run() }
-        // A port just freed refuses at once: three failed attempts and more in 2.5 s.
+        try await Self.eventually(within: .seconds(10)) { !log.objects(message: message).isEmpty }
+        // Refused at once: two more failed attempts and more in 2.5 s, and no second warning.
         try await Task.sleep(for: .milliseconds(2_500))
         task.cancel()
         _ = await task.result
-        let warnings = log.objects(message: "catalog change listener lost its connection; retrying every second")
+        let warnings = log.objects(message: message)
         #expect(warnings.count == 1)
         #expect(warnings.first?["failures"] == "1")
         #expect(warnings.first?["error"]?.contains("connectionError") == true, "\(warnings)")
