@@ -177,9 +177,7 @@ struct CachingTests {
     @Test func listenerWarnsOnceWhileThePostgreSQLServerIsDown() async throws {
         let log = LogCapture()
         let listener = CatalogChangeListener(
-            // Port 1: nothing listens there, and unlike a port just freed, no other test's
-            // server can take it meanwhile (one did, in a full run: no attempt failed).
-            configuration: .init(host: "127.0.0.1", port: 1, username: "nobody", password: nil, database: "none", tls: .disable),
+            configuration: .init(host: "127.0.0.1", port: ServerProcess.closedPort, username: "nobody", password: nil, database: "none", tls: .disable),
             cache: CatalogCache(capacity: 10, timeToLive: .seconds(60)), logger: log.logger()
         )
         let message = "catalog change listener lost its connection; retrying every second"

@@ -290,7 +290,7 @@ struct ShutdownTests {
         process.executableURL = ServerProcess.executable
         process.arguments = ["serve", "--port", "\(try ServerProcess.freePort())"]
         process.environment = [
-            "DATABASE_URL": "postgres://nobody@127.0.0.1:\(try ServerProcess.freePort())/none",
+            "DATABASE_URL": "postgres://nobody@127.0.0.1:\(ServerProcess.closedPort)/none",
             "JWT_SECRET": String(decoding: testSecret, as: UTF8.self), "LOG_LEVEL": "notice", "LOG_FORMAT": "text",
             "SHUTDOWN_DRAIN_SECONDS": "20", "SHUTDOWN_TIMEOUT_SECONDS": "20",
         ]

@@ -21,9 +21,8 @@ struct HealthTests {
     }
 
     @Test func readinessFailsWhenTheDatabaseIsUnreachable() async throws {
-        let closedPort = try ServerProcess.freePort()
         var configuration = testConfiguration(.postgres(PostgresSettings(
-            host: "127.0.0.1", port: closedPort, username: "postgres", password: nil, database: "none", tls: .disable
+            host: "127.0.0.1", port: ServerProcess.closedPort, username: "postgres", password: nil, database: "none", tls: .disable
         )))
         configuration.migrateOnStart = false
         let app = try await buildApplication(configuration, logger: testLogger)

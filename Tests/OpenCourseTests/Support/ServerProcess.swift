@@ -140,6 +140,10 @@ struct ServerProcess {
         return process.terminationStatus
     }
 
+    /// A port nothing listens on, for "the database is unreachable": connecting is refused at
+    /// once, and unlike a port just freed, no other test's server can take it meanwhile.
+    static let closedPort = 1
+
     static func freePort() throws -> Int {
         let socket = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(socket) }
