@@ -8,7 +8,7 @@
 # Needs wrk and curl. Arguments go to floor.py.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
-command -v wrk >/dev/null || apt-get install -y -q wrk
+command -v wrk >/dev/null || { apt-get update -q && apt-get install -y -q wrk; }
 swift build -c release --package-path ../.. --product opencourse
 swift build -c release
 exec python3 floor.py --opencourse ../../.build/release/opencourse --floor-bin .build/release "$@"
