@@ -56,6 +56,7 @@ struct InputHardeningTests {
                 ("/api/v1/courses?limit=5&limit=10", ["limit"]),
                 ("/api/v1/courses?q=a&q=b&cursor=x&cursor=y", ["q", "cursor"]),
                 ("/api/v1/courses?q=%ff%fe", ["q"]),
+                ("/api/v1/courses?q=caf%A9", ["q"]),
                 ("/api/v1/courses?q=%zz", ["q"]),
                 ("/api/v1/courses?createdBy=%", ["createdBy"]),
                 ("/api/v1/courses?limit=99999999999999999999999", ["limit"]),

@@ -53,6 +53,34 @@ struct PropertyTests {
         return response.status == .created
     }
 
+    // MARK: Query strings
+
+    /// The hand-written percent-decoding reads every query text as Foundation does (the same
+    /// string, or nil for a malformed escape), except that bytes which are not UTF-8 are refused
+    /// where Foundation sometimes repairs them: `f%A90g`, a lone continuation byte, is `f\u{FFFD}0g`
+    /// to Foundation but `%ff%fe` is nil. No piece below holds U+FFFD, so one in Foundation's
+    /// result is a repair.
+    @Test func queryDecodingReadsAsFoundationDoes() async {
+        let fixed: [(String, String?)] = [
+            ("intro+swift", "intro swift"), ("%25", "%"), ("100%25+Swift", "100% Swift"), ("%C3%A9t%c3%A9", "été"),
+            ("%ff%fe", nil), ("f%A90g", nil), ("%", nil), ("%4", nil), ("%zz", nil), ("%c3", nil), ("caf\u{E9}", "caf\u{E9}"), ("", ""),
+        ]
+        for (text, expected) in fixed {
+            #expect(QueryParameters.decode(Substring(text)) == expected, "\(text)")
+        }
+        await propertyCheck(count: 2_000, input: Self.queryText) { text in
+            let foundation = text.replacingOccurrences(of: "+", with: " ").removingPercentEncoding
+            let expected = foundation?.contains("\u{FFFD}") == true ? nil : foundation
+            #expect(QueryParameters.decode(Substring(text)) == expected, "\(text)")
+        }
+    }
+
+    /// Escapes whole and cut short, hex digits of both cases, bytes that do and do not form UTF-8.
+    static let queryText = Generator<String, Shrink.None<String>> { rng in
+        let pieces = ["%", "+", "a", "Z", "0", "9", "f", "F", "g", " ", "é", "😀", "%2", "%25", "%2B", "%c3", "%A9", "%C3%A9", "%e2%82%ac", "%F0%9F%98%80", "%ff", "%80", "%00", "%7e"]
+        return (0..<Int.random(in: 0...12, using: &rng)).map { _ in pieces.randomElement(using: &rng) ?? "" }.joined()
+    }
+
     // MARK: Paging
 
     @Test(arguments: TestDatabase.allCases)
