@@ -81,6 +81,23 @@ struct PropertyTests {
         return (0..<Int.random(in: 0...12, using: &rng)).map { _ in pieces.randomElement(using: &rng) ?? "" }.joined()
     }
 
+    /// Cursors and JWT segments: no `+`, `/` or `=` in the text, and every byte string comes back.
+    @Test func base64URLUsesTheURLAlphabetAndRoundTrips() async {
+        #expect(Base64URL.encode([0xFB, 0xFF]) == "-_8")
+        #expect(Base64URL.decode(Array("-_8".utf8)) == Data([0xFB, 0xFF]))
+        #expect(Base64URL.decode(Array("+/8=".utf8)) == Data([0xFB, 0xFF]))
+        #expect(Base64URL.decode(Array("a".utf8)) == nil)
+        #expect(Base64URL.decode(Array("a!b=".utf8)) == nil)
+        let bytes = Generator<[UInt8], Shrink.None<[UInt8]>> { rng in
+            (0..<Int.random(in: 0...40, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        }
+        await propertyCheck(count: 500, input: bytes) { bytes in
+            let text = Base64URL.encode(bytes)
+            #expect(!text.contains { "+/=".contains($0) }, "\(text)")
+            #expect(Base64URL.decode(Array(text.utf8)) == Data(bytes), "\(bytes)")
+        }
+    }
+
     // MARK: Paging
 
     @Test(arguments: TestDatabase.allCases)

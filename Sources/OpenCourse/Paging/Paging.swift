@@ -9,11 +9,7 @@ public struct Cursor: Sendable, Equatable {
     private static let prefix = "v1."
 
     public var token: String {
-        let raw = "\(Timestamp.milliseconds(of: timestamp)).\(id.apiString)"
-        return Self.prefix + Data(raw.utf8).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-")
-            .replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
+        Self.prefix + Base64URL.encode("\(Timestamp.milliseconds(of: timestamp)).\(id.apiString)".utf8)
     }
 
     public init(timestamp: Date, id: UUID) {
@@ -24,11 +20,9 @@ public struct Cursor: Sendable, Equatable {
     /// Parses a token this service issued; anything else is a 400.
     public init(token: String) throws {
         guard token.hasPrefix(Self.prefix), token.count <= 128 else { throw Self.invalid }
-        var base64 = String(token.dropFirst(Self.prefix.count))
-            .replacingOccurrences(of: "-", with: "+")
-            .replacingOccurrences(of: "_", with: "/")
-        base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
-        guard let data = Data(base64Encoded: base64), let raw = String(data: data, encoding: .utf8) else {
+        guard let data = Base64URL.decode(token.utf8.dropFirst(Self.prefix.utf8.count)),
+              let raw = String(data: data, encoding: .utf8)
+        else {
             throw Self.invalid
         }
         let parts = raw.split(separator: ".", omittingEmptySubsequences: false)

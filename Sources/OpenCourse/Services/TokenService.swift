@@ -37,9 +37,7 @@ public struct TokenService: Sendable {
     /// header is anything else (`alg: none`, another algorithm) is refused before any parsing or
     /// signature work.
     private static let headerPrefixes = [#"{"alg":"HS256","typ":"JWT"}"#, #"{"typ":"JWT","alg":"HS256"}"#].map { json in
-        Data(json.utf8).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "") + "."
+        Base64URL.encode(json.utf8) + "."
     }
 
     /// `secret` must already be validated (at least 32 bytes): jwt-kit asserts on short keys.
