@@ -43,7 +43,7 @@ extension UUID {
                     guard utf8[index] == UInt8(ascii: "-") else { return false }
                     index += 1
                 }
-                guard let high = hexValue(utf8[index]), let low = hexValue(utf8[index + 1]) else { return false }
+                guard let high = utf8[index].hexDigitValue, let low = utf8[index + 1].hexDigitValue else { return false }
                 out[position] = high << 4 | low
                 index += 2
             }
@@ -52,19 +52,21 @@ extension UUID {
         return valid ? value : nil
     }
 
-    private static func hexValue(_ character: UInt8) -> UInt8? {
-        switch character {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): character - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): character - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): character - UInt8(ascii: "A") + 10
-        default: nil
-        }
-    }
 }
 
 extension UInt8 {
     /// The ASCII character of a value from 0 to 15: `0`-`9`, `a`-`f`.
     static func lowercaseHexDigit(_ value: UInt8) -> UInt8 {
         value < 10 ? UInt8(ascii: "0") + value : UInt8(ascii: "a") + value - 10
+    }
+
+    /// The value of an ASCII hex digit of either case, nil for any other byte.
+    var hexDigitValue: UInt8? {
+        switch self {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): self - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): self - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): self - UInt8(ascii: "A") + 10
+        default: nil
+        }
     }
 }

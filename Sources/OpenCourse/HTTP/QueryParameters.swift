@@ -57,9 +57,9 @@ struct QueryParameters: Sendable {
             case UInt8(ascii: "+"):
                 bytes.append(UInt8(ascii: " "))
             case UInt8(ascii: "%"):
-                guard index != utf8.endIndex, let high = hexValue(utf8[index]) else { return nil }
+                guard index != utf8.endIndex, let high = utf8[index].hexDigitValue else { return nil }
                 index = utf8.index(after: index)
-                guard index != utf8.endIndex, let low = hexValue(utf8[index]) else { return nil }
+                guard index != utf8.endIndex, let low = utf8[index].hexDigitValue else { return nil }
                 index = utf8.index(after: index)
                 bytes.append(high << 4 | low)
             default:
@@ -69,14 +69,6 @@ struct QueryParameters: Sendable {
         return String(validating: bytes, as: UTF8.self)
     }
 
-    private static func hexValue(_ digit: UInt8) -> UInt8? {
-        switch digit {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): digit - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): digit - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): digit - UInt8(ascii: "A") + 10
-        default: nil
-        }
-    }
 }
 
 /// The parameters a route knows, as sent and decoded.
