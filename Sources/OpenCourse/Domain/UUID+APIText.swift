@@ -51,7 +51,6 @@ extension UUID {
         }
         return valid ? value : nil
     }
-
 }
 
 extension UInt8 {

@@ -39,9 +39,10 @@ struct QueryParameters: Sendable {
         return KnownQuery(names: names, values: values)
     }
 
-    /// `+` is a space and `%XX` a byte; nil for a malformed escape or bytes that are not UTF-8,
-    /// as Foundation's `removingPercentEncoding` reads it. By hand because Foundation's
-    /// `replacingOccurrences` and `removingPercentEncoding` were 8% of a cached catalog page's CPU.
+    /// `+` is a space and `%XX` a byte; nil for a malformed escape, as Foundation's
+    /// `removingPercentEncoding` reads it, and for bytes that are not UTF-8, which Foundation
+    /// sometimes repaired to U+FFFD. By hand because Foundation's `replacingOccurrences` and
+    /// `removingPercentEncoding` were 8% of a cached catalog page's CPU.
     static func decode(_ text: Substring) -> String? {
         let utf8 = text.utf8
         guard utf8.contains(where: { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "+") }) else {
@@ -68,7 +69,6 @@ struct QueryParameters: Sendable {
         }
         return String(validating: bytes, as: UTF8.self)
     }
-
 }
 
 /// The parameters a route knows, as sent and decoded.
