@@ -11,11 +11,13 @@ struct QueryParameters: Sendable {
     /// In order of appearance; a nil value could not be decoded.
     private let items: [(name: String, value: String?)]
 
+    /// Split on the bytes `&` and `=`, which never occur inside a multi-byte UTF-8 sequence:
+    /// splitting by `Character` ran grapheme breaking over the whole query, 4% of a catalog page.
     private init(_ uri: URI) {
-        items = (uri.query ?? "").split(separator: "&", omittingEmptySubsequences: true).compactMap { pair in
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            guard let name = Self.decode(parts[0]) else { return nil }
-            return (name, parts.count == 2 ? Self.decode(parts[1]) : "")
+        items = (uri.query ?? "").utf8.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true).compactMap { pair in
+            let parts = pair.split(separator: UInt8(ascii: "="), maxSplits: 1, omittingEmptySubsequences: false)
+            guard let name = Self.decode(Substring(parts[0])) else { return nil }
+            return (name, parts.count == 2 ? Self.decode(Substring(parts[1])) : "")
         }
     }
 
