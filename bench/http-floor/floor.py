@@ -4,59 +4,42 @@ opencourse sent, byte for byte (captured here first), with nothing else to do. F
 SwiftNIO's HTTP/1 pipeline with a synchronous handler; FloorHummingbird is Hummingbird 2 with one
 route per response and no middleware. Servers take turns (A B C A B C ...), each under
 `wrk -t2 -c64` per scenario; the table gives requests/s and the server's CPU per request
-(user + system time of its whole session, from /proc).
+(user + system time of its process tree, from /proc).
 
 Usage: floor.py --opencourse BIN --floor-bin DIR [--rounds 3] [--seconds 10]
 """
-import argparse, json, os, re, signal, subprocess, sys, tempfile, time, urllib.request
+import argparse, os, re, subprocess, sys, tempfile, time
+
+# The process, HTTP and tool helpers of the benchmark itself.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from bench import BenchError, cpu_delta, cpu_ticks, ensure_wrk, free_port, http_call, kill_tree, proc_table, tail  # noqa: E402
 
 SCENARIOS = {"health": "/health", "get": None, "list": "/api/v1/courses?limit=20"}
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def session_cpu_seconds(sid):
-    total = 0
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[3]) == sid:
-            total += int(fields[11]) + int(fields[12])
-    return total / TICKS
-
-
 def start(command, env, port, log):
-    process = subprocess.Popen(command, env={**os.environ, **env, "PORT": str(port)},
+    process = subprocess.Popen(command, env={**os.environ, **env, "PORT": str(port)}, stdin=subprocess.DEVNULL,
                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    for _ in range(150):
+    deadline = time.time() + 15
+    while time.time() < deadline:
+        if process.poll() is not None:
+            break
         try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1).read()
-            return process
+            if http_call(port, "GET", "/health", timeout=1)[0] == 200:
+                return process
         except OSError:
-            if process.poll() is not None:
-                sys.exit(f"floor: {command[0]} exited with {process.returncode}; see {log.name}")
-            time.sleep(0.1)
-    stop(process)
-    sys.exit(f"floor: {command[0]} did not answer /health; see {log.name}")
-
-
-def stop(process):
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=10)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+            pass
+        time.sleep(0.1)
+    kill_tree(process.pid)
+    raise BenchError(f"{command[0]} did not answer GET /health.\n--- {log.name} ---\n{tail(log.name)}")
 
 
 def call(port, method, path, body=None, token=None):
-    headers = {"content-type": "application/json"}
-    if token:
-        headers["authorization"] = "Bearer " + token
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1{path}", method=method, headers=headers,
-                                     data=None if body is None else json.dumps(body).encode())
-    return json.load(urllib.request.urlopen(request))
+    status, answer = http_call(port, method, "/api/v1" + path, body, token)
+    if status not in (200, 201):
+        raise BenchError(f"{method} {path}: {status} {answer}")
+    return answer
 
 
 def capture(port, folder):
@@ -75,12 +58,12 @@ def capture(port, folder):
         open(os.path.join(folder, f"{name}.http"), "wb").write(raw)
 
 
-def measure(process, port, path, seconds):
+def measure(wrk, process, port, path, seconds):
     url = f"http://127.0.0.1:{port}{path}"
-    subprocess.run(["wrk", "-t2", "-c64", "-d2s", url], check=True, capture_output=True)
-    before = session_cpu_seconds(process.pid)
-    out = subprocess.run(["wrk", "-t2", "-c64", f"-d{seconds}s", url], check=True, capture_output=True, text=True).stdout
-    cpu = session_cpu_seconds(process.pid) - before
+    subprocess.run([wrk, "-t2", "-c64", "-d2s", url], check=True, capture_output=True)
+    before = cpu_ticks(process.pid, proc_table())
+    out = subprocess.run([wrk, "-t2", "-c64", f"-d{seconds}s", url], check=True, capture_output=True, text=True).stdout
+    cpu = cpu_delta(before, cpu_ticks(process.pid, proc_table())) / TICKS
     requests = int(re.search(r"(\d+) requests in", out).group(1))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors", out)
     return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
@@ -93,8 +76,9 @@ def main():
     parser.add_argument("--floor-bin", required=True)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--port", type=int, default=18090)
     args = parser.parse_args()
+    wrk = ensure_wrk()
+    port = free_port()
 
     work = tempfile.mkdtemp(prefix="http-floor-")
     log = open(os.path.join(work, "servers.log"), "ab")
@@ -105,25 +89,25 @@ def main():
         "FloorHummingbird": [os.path.join(args.floor_bin, "FloorHummingbird")],
         "opencourse": [args.opencourse, "serve"],
     }
-    server = start(servers["opencourse"], env, args.port, log)
+    server = start(servers["opencourse"], env, port, log)
     try:
-        capture(args.port, work)
+        capture(port, work)
     finally:
-        stop(server)
+        kill_tree(server.pid)
     env["FLOOR_RESPONSES"] = work
 
     results = {(name, scenario): [] for name in servers for scenario in SCENARIOS}
     for round_ in range(1, args.rounds + 1):
         for name, command in servers.items():
-            server = start(command, env, args.port, log)
+            server = start(command, env, port, log)
             try:
                 for scenario, path in SCENARIOS.items():
-                    result = measure(server, args.port, path, args.seconds)
+                    result = measure(wrk, server, port, path, args.seconds)
                     results[(name, scenario)].append(result)
                     print(f"round {round_} {name:16} {scenario:6} {result['rps']:9,.0f} req/s "
                           f"{result['us']:6.1f} us/request{'  ERRORS' if result['errors'] else ''}", flush=True)
             finally:
-                stop(server)
+                kill_tree(server.pid)
 
     print(f"\n| scenario | server | req/s per round | server CPU µs per request |\n|---|---|---|---|")
     for scenario in SCENARIOS:
@@ -137,4 +121,7 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BenchError as error:
+        sys.exit(f"floor: {error}")

@@ -5,10 +5,9 @@
 #   bench/http-floor/floor.sh                      # release builds, then 3 rounds of 10 s
 #   bench/http-floor/floor.sh --rounds 1 --seconds 5
 #
-# Needs wrk and curl. Arguments go to floor.py.
+# Needs curl; wrk is installed when missing. Arguments go to floor.py.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
-command -v wrk >/dev/null || { apt-get update -q && apt-get install -y -q wrk; }
 swift build -c release --package-path ../.. --product opencourse
 swift build -c release
 exec python3 floor.py --opencourse ../../.build/release/opencourse --floor-bin .build/release "$@"
