@@ -97,6 +97,33 @@ struct InputHardeningTests {
         }
     }
 
+    /// A cursor is base64 a client can forge: well-formed ones at instants no record can have are a
+    /// 400 naming `cursor` from every list. `Int64.max` milliseconds used to kill the process (a
+    /// trap converting to microseconds), and on PostgreSQL so did any instant past ~292,000 AD.
+    @Test(arguments: TestDatabase.allCases)
+    func forgedCursorsOutsideTimeAreRefusedByEveryList(_ database: TestDatabase) async throws {
+        try await withApp(database) { client in
+            let (owner, _) = try await client.register(role: "instructor")
+            let (student, _) = try await client.register()
+            let course = try await client.createCourse(token: owner)
+            let lists: [(path: String, token: String?)] = [
+                ("/api/v1/courses", nil), ("/api/v1/users/me/enrollments", student), ("/api/v1/courses/\(course)/enrollments", owner),
+            ]
+            let id = UUID().apiString
+            func cursor(_ milliseconds: String) -> String { "v1." + Base64URL.encode("\(milliseconds).\(id)".utf8) }
+            for list in lists {
+                for milliseconds in ["253402300800000", "9999999999999999", "\(Int64.max)"] {
+                    let response = try await client.call(.get, "\(list.path)?cursor=\(cursor(milliseconds))", token: list.token)
+                    #expect(response.status == .badRequest, "\(list.path) \(milliseconds)")
+                    #expect(response.isProblem && response.errorFields == ["cursor"], "\(list.path) \(milliseconds)")
+                }
+                // The last instant of year 9999 is still a position in the list.
+                let last = try await client.call(.get, "\(list.path)?cursor=\(cursor("253402300799999"))", token: list.token)
+                #expect(last.status == .ok, "\(list.path)")
+            }
+        }
+    }
+
     @Test func oversizedTargetsAndHeadersAreRefused() async throws {
         try await withApp(.sqlite) { client in
             let longTarget = try await client.call(.get, "/api/v1/courses?q=" + String(repeating: "a", count: 9000))

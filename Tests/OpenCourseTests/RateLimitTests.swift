@@ -111,6 +111,7 @@ struct RateLimitTests {
         #expect(resolver.resolve(peer: nil, forwardedFor: ["1.2.3.4"]) == "unknown")
         #expect(IPRange("10.0.0.0/33") == nil)
         #expect(IPRange("not-an-ip") == nil)
+        for malformed in ["/", "/8", "10.0.0.0/", "10.0.0.0//8"] { #expect(IPRange(malformed) == nil, "\(malformed)") }
         #expect(try #require(IPRange("192.168.0.0/16")).contains(try #require(IPAddress.bytes(of: "::ffff:192.168.4.4"))))
     }
 

@@ -8,6 +8,11 @@ public struct Cursor: Sendable, Equatable {
 
     private static let prefix = "v1."
 
+    /// 1970 through 9999-12-31T23:59:59.999Z, in milliseconds: every instant this service stamps.
+    /// A forged cursor beyond it would reach code that traps: PostgresNIO converts a `Date` to
+    /// microseconds with `Int64(_:)`, and rounding `Int64.max` milliseconds through `Double` overflows.
+    static let milliseconds: ClosedRange<Int64> = 0...253_402_300_799_999
+
     public var token: String {
         Self.prefix + Base64URL.encode("\(Timestamp.milliseconds(of: timestamp)).\(id.apiString)".utf8)
     }
@@ -28,7 +33,7 @@ public struct Cursor: Sendable, Equatable {
             throw Self.invalid
         }
         let parts = raw.utf8.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false).map(Substring.init)
-        guard parts.count == 2, let milliseconds = Int64(parts[0]), milliseconds >= 0,
+        guard parts.count == 2, let milliseconds = Int64(parts[0]), Self.milliseconds.contains(milliseconds),
               let id = UUID(apiString: parts[1])
         else { throw Self.invalid }
         self.init(timestamp: Timestamp.fromMilliseconds(milliseconds), id: id)

@@ -11,7 +11,8 @@ public struct IPRange: Sendable, Equatable {
 
     /// Parses `10.0.0.0/8`, `192.168.1.7`, `::1`, `fd00::/8`.
     public init?(_ text: String) {
-        let parts = text.split(separator: "/", maxSplits: 1)
+        // Empty parts kept, so that "/" or "10.0.0.0/" is refused instead of indexing nothing.
+        let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
         guard let address = IPAddress.bytes(of: String(parts[0])) else { return nil }
         let maximum = address.count * 8
         if parts.count == 2 {
