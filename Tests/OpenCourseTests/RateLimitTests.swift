@@ -66,6 +66,41 @@ struct RateLimitTests {
         }
     }
 
+    /// One IPv6 host normally holds a whole /64: rotating addresses inside it must not reset the
+    /// registration cap, the login lockout or the token bucket.
+    @Test func ipv6ClientsAreCountedByTheirSlash64() async throws {
+        try await withApp(.sqlite, framework: .live, configure: {
+            $0.registerMaxPerWindow = 3
+            $0.loginMaxFailures = 2
+            $0.rateLimitRPS = 0.05
+            $0.rateLimitBurst = 30
+            $0.trustedProxies = [try #require(IPRange("127.0.0.1"))]
+        }) { client in
+            func register(_ email: String, from address: String) async throws -> HTTPResponse.Status {
+                try await client.call(.post, "/api/v1/auth/register", json: ["email": email, "password": "password123"],
+                                      headers: [.xForwardedFor: address]).status
+            }
+            for index in 1...3 { #expect(try await register("v6-\(index)@example.com", from: "2001:db8:7:7::\(index)") == .created) }
+            #expect(try await register("v6-4@example.com", from: "2001:db8:7:7:ffff::4") == .tooManyRequests)
+            #expect(try await register("v6-5@example.com", from: "2001:db8:7:8::1") == .created)
+
+            for index in 1...2 {
+                #expect(try await Self.login(client, "v6-\(index)@example.com", "wrong-password", from: "2001:db8:7:7::a\(index)").status == .unauthorized)
+            }
+            #expect(try await Self.login(client, "v6-3@example.com", "password123", from: "2001:db8:7:7::b").status == .tooManyRequests)
+            #expect(try await Self.login(client, "v6-3@example.com", "password123", from: "2001:db8:7:8::b").status == .ok)
+
+            // The bucket (30, hardly refilling) has paid for the 11 calls above from both networks;
+            // what is left of it runs out however the addresses rotate.
+            var statuses: [HTTPResponse.Status] = []
+            for index in 1...30 {
+                statuses.append(try await client.call(.get, "/api/v1/courses", headers: [.xForwardedFor: "2001:db8:7:7::c\(index)"]).status)
+            }
+            #expect(statuses.contains(.tooManyRequests))
+            #expect(try await client.call(.get, "/api/v1/courses", headers: [.xForwardedFor: "2001:db8:7:9::1"]).status == .ok)
+        }
+    }
+
     @Test func registrationsAreCappedPerAddress() async throws {
         try await withApp(.sqlite, configure: { $0.registerMaxPerWindow = 3 }) { client in
             for index in 0..<3 { try await client.register("cap-\(index)@example.com") }
@@ -112,6 +147,13 @@ struct RateLimitTests {
         #expect(IPRange("10.0.0.0/33") == nil)
         #expect(IPRange("not-an-ip") == nil)
         for malformed in ["/", "/8", "10.0.0.0/", "10.0.0.0//8"] { #expect(IPRange(malformed) == nil, "\(malformed)") }
+        #expect(IPAddress.limitKey(of: "203.0.113.9") == "203.0.113.9")
+        #expect(IPAddress.limitKey(of: "::ffff:203.0.113.9") == "203.0.113.9")
+        #expect(IPAddress.limitKey(of: "2001:db8:0:a::1") == "2001:db8:0:a::/64")
+        #expect(IPAddress.limitKey(of: "2001:DB8:0:A:ffff:1:2:3") == "2001:db8:0:a::/64")
+        #expect(IPAddress.limitKey(of: "2001:db8:0:b::1") == "2001:db8:0:b::/64")
+        #expect(IPAddress.limitKey(of: "::1") == "0:0:0:0::/64")
+        #expect(IPAddress.limitKey(of: "unknown") == "unknown")
         #expect(try #require(IPRange("192.168.0.0/16")).contains(try #require(IPAddress.bytes(of: "::ffff:192.168.4.4"))))
     }
 

@@ -3,8 +3,8 @@ import Hummingbird
 import NIOCore
 import Synchronization
 
-/// Per-request state: Hummingbird's core storage, the socket peer, the client address the rate
-/// limits use, and the caller proven by the access token.
+/// Per-request state: Hummingbird's core storage, the socket peer, the client's address, and the
+/// caller proven by the access token.
 public struct AppRequestContext: RequestContext, RemoteAddressRequestContext {
     public var coreContext: CoreRequestContextStorage
     public let remoteAddress: SocketAddress?
@@ -12,6 +12,8 @@ public struct AppRequestContext: RequestContext, RemoteAddressRequestContext {
     let eventLoop: any EventLoop
     /// Set by `RequestObservabilityMiddleware` from the peer and trusted `X-Forwarded-For`.
     public var clientAddress = "unknown"
+    /// What the rate limits count this client as: its address, or its /64 for IPv6.
+    var clientLimitKey: String { IPAddress.limitKey(of: clientAddress) }
     /// Set by `RequestLimitsMiddleware` from `MAX_BODY_BYTES`.
     public var maxBodyBytes = 1024 * 1024
     /// Set by `AuthenticationMiddleware` on routes that need a signed-in caller.

@@ -54,6 +54,17 @@ enum IPAddress {
         }
         return nil
     }
+
+    /// What the per-client limits count: an IPv4 address, or the /64 network of an IPv6 one. An
+    /// IPv6 host is usually given a whole /64, so counting single addresses would let one client
+    /// rotate through 2^64 of them, past the registration cap and the login lockout, and grow the
+    /// token buckets without bound. Text that is not an address (`unknown`) is its own key.
+    static func limitKey(of address: String) -> String {
+        guard let bytes = bytes(of: address) else { return address }
+        if bytes.count == 4 { return bytes.map(String.init).joined(separator: ".") }
+        let groups = stride(from: 0, to: 8, by: 2).map { String(UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]), radix: 16) }
+        return groups.joined(separator: ":") + "::/64"
+    }
 }
 
 /// Decides which address a request comes from: the socket peer, or, when the peer is a trusted

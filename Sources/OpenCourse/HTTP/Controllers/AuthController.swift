@@ -11,13 +11,13 @@ struct AuthController {
 
     @Sendable func register(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<TokenRepresentation> {
         let input = try await request.decode(as: RegisterInput.self, context: context)
-        let (user, token) = try await auth.register(input, from: context.clientAddress)
+        let (user, token) = try await auth.register(input, from: context.clientLimitKey)
         return EditedResponse(status: .created, response: TokenRepresentation(user: user, token: token))
     }
 
     @Sendable func login(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<TokenRepresentation> {
         let input = try await request.decode(as: LoginInput.self, context: context)
-        let (user, token) = try await auth.login(input, from: context.clientAddress)
+        let (user, token) = try await auth.login(input, from: context.clientLimitKey)
         return EditedResponse(response: TokenRepresentation(user: user, token: token))
     }
 }

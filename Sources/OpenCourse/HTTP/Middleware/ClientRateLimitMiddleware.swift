@@ -11,7 +11,7 @@ struct ClientRateLimitMiddleware: RouterMiddleware {
         if path == "/health" || path == "/ready" || path == "/metrics" {
             return try await next(request, context)
         }
-        let decision = limiter.take(for: context.clientAddress)
+        let decision = limiter.take(for: context.clientLimitKey)
         guard decision.allowed else {
             throw AppError.rateLimited("Too many requests; slow down.", limit: limiter.burst, retryAfter: decision.retryAfter)
         }
