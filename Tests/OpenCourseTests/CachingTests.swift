@@ -59,6 +59,38 @@ struct CachingTests {
         #expect(cache.count == 1)
     }
 
+    /// Distinct searches and cursors are pages of their own, up to 100 courses each: the cache
+    /// keeps its bytes under the bound by dropping the least recently used, and does not keep a
+    /// response too large for it at all.
+    @Test func entriesAreBoundedInBytes() async throws {
+        let loads = LoadCounter()
+        func load(_ size: Int) -> @Sendable () async throws -> CachedRepresentation {
+            { loads.increment(); return CachedRepresentation(body: ByteBuffer(repeating: UInt8(ascii: "x"), count: size)) }
+        }
+        let cache = CatalogCache(capacity: 10_000, maxBytes: 20_000, timeToLive: .seconds(60))
+        _ = try await cache.value(for: .page("hot"), load: load(1_000))
+        for index in 0..<100 {
+            _ = try await cache.value(for: .page("search \(index)"), load: load(1_000))
+            _ = try await cache.value(for: .page("hot"), load: load(1_000))
+            #expect(cache.bytes <= 20_000)
+        }
+        #expect(loads.value == 101)
+        #expect(cache.count >= 10 && cache.count < 20)
+        _ = try await cache.value(for: .page("search 0"), load: load(1_000))
+        #expect(loads.value == 102)
+
+        // Over an eighth of the bound: served each time, never stored.
+        let before = cache.count
+        for _ in 0..<2 { #expect(try await cache.value(for: .page("huge"), load: load(3_000)).body.readableBytes == 3_000) }
+        #expect(loads.value == 104 && cache.count == before)
+
+        // Bulk removals keep the count of bytes true.
+        cache.courseChanged(UUID())
+        #expect(cache.bytes == 0 && cache.count == 0)
+        _ = try await cache.value(for: .course(UUID()), load: load(500))
+        #expect(cache.bytes == 500 + 16 + 128)
+    }
+
     /// Expired entries are dropped as time passes, not only when the cache is full, so its memory
     /// follows what is still served.
     @Test func expiredEntriesAreSweptWithoutNewTraffic() async throws {

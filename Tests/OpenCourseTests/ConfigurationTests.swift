@@ -20,7 +20,7 @@ struct ConfigurationTests {
     @Test func readsEveryVariable() throws {
         let configuration = try AppConfiguration(environment: [
             "HOST": "0.0.0.0", "PORT": "9000", "LOG_LEVEL": "WARN", "JWT_SECRET": String(repeating: "k", count: 32),
-            "JWT_TTL_SECONDS": "60", "BCRYPT_COST": "4", "DB_POOL_SIZE": "3",
+            "JWT_TTL_SECONDS": "60", "BCRYPT_COST": "4", "DB_POOL_SIZE": "3", "CATALOG_CACHE_MAX_BYTES": "1048576",
             "DATABASE_URL": "postgresql://app:p%40ss@db.internal:6543/courses?sslmode=require",
         ])
         #expect(configuration.host == "0.0.0.0")
@@ -30,6 +30,7 @@ struct ConfigurationTests {
         #expect(configuration.jwtLifetimeSeconds == 60)
         #expect(configuration.bcryptCost == 4)
         #expect(configuration.databasePoolSize == 3)
+        #expect(configuration.catalogCacheMaxBytes == 1 << 20)
         #expect(configuration.database == .postgres(PostgresSettings(
             host: "db.internal", port: 6543, username: "app", password: "p@ss", database: "courses", tls: .require
         )))
@@ -63,6 +64,8 @@ struct ConfigurationTests {
         ("LOG_LEVEL", "loud"),
         ("HEAP_TRIM_SECONDS", "0.01"),
         ("HEAP_TRIM_SECONDS", "-1"),
+        ("CATALOG_CACHE_MAX_BYTES", "1000"),
+        ("CATALOG_CACHE_MAX_BYTES", "64MiB"),
     ])
     func badValuesNameTheirVariable(variable: String, value: String) throws {
         let error = try #require(throws: ConfigurationError.self) {

@@ -107,7 +107,10 @@ struct Dependencies: Sendable {
             }
         }()
         let catalogCache = configuration.catalogCacheEnabled
-            ? CatalogCache(capacity: configuration.catalogCacheEntries, timeToLive: .milliseconds(Int64(configuration.catalogCacheTTLSeconds * 1000)))
+            ? CatalogCache(
+                capacity: configuration.catalogCacheEntries, maxBytes: configuration.catalogCacheMaxBytes,
+                timeToLive: .milliseconds(Int64(configuration.catalogCacheTTLSeconds * 1000))
+            )
             : nil
         // On PostgreSQL other instances must hear of changes; SQLite has one process.
         let catalogChanges: (any CatalogChangeObserver)? = catalogCache.map { cache -> any CatalogChangeObserver in

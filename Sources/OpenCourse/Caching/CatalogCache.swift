@@ -30,7 +30,7 @@ public protocol CatalogChangeObserver: Sendable {
 }
 
 /// Encoded catalog responses (course pages and single courses) kept in this instance: bounded in
-/// entries, each valid for a time to live, and filled without a stampede (concurrent misses of
+/// entries and in bytes, each valid for a time to live, and filled without a stampede (concurrent misses of
 /// one key share one load). A course change drops that course and every page, since any page may
 /// list it; loads that were running during a change are not stored.
 public final class CatalogCache: CatalogChangeObserver, Sendable {
@@ -44,6 +44,7 @@ public final class CatalogCache: CatalogChangeObserver, Sendable {
         var value: CachedRepresentation
         var expires: ContinuousClock.Instant
         var lastUsed: UInt64
+        var bytes: Int
     }
 
     fileprivate struct State {
@@ -54,16 +55,22 @@ public final class CatalogCache: CatalogChangeObserver, Sendable {
         var loading: [Key: (id: UInt64, task: Task<CachedRepresentation, any Error>)] = [:]
         var generation: UInt64 = 0
         var tick: UInt64 = 0
+        /// Of every entry in `courses` and `pages`, kept by the subscript and `recount()`.
+        var bytes = 0
     }
 
     let capacity: Int
+    /// A count alone does not bound memory: a page holds up to 100 courses of up to 10,000
+    /// characters, and every distinct search or cursor is a page of its own.
+    let maxBytes: Int
     let timeToLive: Duration
 
     private let state = Mutex(State())
     private let clock = ContinuousClock()
 
-    public init(capacity: Int, timeToLive: Duration) {
+    public init(capacity: Int, maxBytes: Int = 64 << 20, timeToLive: Duration) {
         self.capacity = max(1, capacity)
+        self.maxBytes = max(1, maxBytes)
         self.timeToLive = timeToLive
     }
 
@@ -105,8 +112,11 @@ public final class CatalogCache: CatalogChangeObserver, Sendable {
     public func courseChanged(_ id: UUID) {
         state.withLock { state in
             state.generation &+= 1
-            state.courses.removeValue(forKey: id)
-            if !state.pages.isEmpty { state.pages.removeAll() }
+            state[.course(id)] = nil
+            if !state.pages.isEmpty {
+                state.pages.removeAll()
+                state.recount()
+            }
             // Requests after the change must not join a load that started before it.
             state.loading.removeAll()
         }
@@ -118,20 +128,36 @@ public final class CatalogCache: CatalogChangeObserver, Sendable {
             state.generation &+= 1
             state.courses.removeAll()
             state.pages.removeAll()
+            state.bytes = 0
             state.loading.removeAll()
         }
     }
 
     var count: Int { state.withLock { $0.courses.count + $0.pages.count } }
+    var bytes: Int { state.withLock { $0.bytes } }
 
     private func store(_ value: CachedRepresentation, for key: Key, loadedIn generation: UInt64) {
         let expires = clock.now + timeToLive
+        let bytes = Self.bytes(of: value, key: key)
+        // Served but not kept: one outsized page must not push out everything else.
+        guard bytes <= maxBytes / 8 else { return }
         state.withLock { state in
             guard state.generation == generation else { return }
             state.tick &+= 1
-            state[key] = Entry(value: value, expires: expires, lastUsed: state.tick)
-            if state.courses.count + state.pages.count > capacity { Self.evict(&state, capacity: capacity, now: clock.now) }
+            state[key] = Entry(value: value, expires: expires, lastUsed: state.tick, bytes: bytes)
+            if state.courses.count + state.pages.count > capacity || state.bytes > maxBytes {
+                Self.evict(&state, capacity: capacity, maxBytes: maxBytes, now: clock.now)
+            }
         }
+    }
+
+    /// The body, link and key, plus an allowance for the entry's own storage (ETag, dictionary slot).
+    private static func bytes(of value: CachedRepresentation, key: Key) -> Int {
+        let keyBytes = switch key {
+        case .course: 16
+        case .page(let query): query.utf8.count
+        }
+        return value.body.readableBytes + (value.link?.utf8.count ?? 0) + keyBytes + 128
     }
 
     /// Forgets a finished load, unless an invalidation already replaced it with a newer one.
@@ -141,13 +167,17 @@ public final class CatalogCache: CatalogChangeObserver, Sendable {
         }
     }
 
-    /// Drops expired entries, then the least recently used tenth, so eviction runs rarely.
-    private static func evict(_ state: inout State, capacity: Int, now: ContinuousClock.Instant) {
+    /// Drops expired entries, then the least recently used down to nine tenths of both bounds,
+    /// so eviction runs rarely.
+    private static func evict(_ state: inout State, capacity: Int, maxBytes: Int, now: ContinuousClock.Instant) {
         dropExpired(&state, now: now)
-        let excess = state.courses.count + state.pages.count - capacity * 9 / 10
-        guard excess > 0 else { return }
+        let (entryLimit, byteLimit) = (capacity * 9 / 10, maxBytes / 10 * 9)
+        guard state.courses.count + state.pages.count > entryLimit || state.bytes > byteLimit else { return }
         let used = state.courses.map { (Key.course($0.key), $0.value.lastUsed) } + state.pages.map { (Key.page($0.key), $0.value.lastUsed) }
-        for (key, _) in used.sorted(by: { $0.1 < $1.1 }).prefix(excess) { state[key] = nil }
+        for (key, _) in used.sorted(by: { $0.1 < $1.1 }) {
+            guard state.courses.count + state.pages.count > entryLimit || state.bytes > byteLimit else { break }
+            state[key] = nil
+        }
     }
 }
 
@@ -174,12 +204,16 @@ extension CatalogCache: Service {
     /// Rebuilds a dictionary only when something in it expired: a smaller copy also gives back
     /// the old storage.
     fileprivate static func dropExpired(_ state: inout State, now: ContinuousClock.Instant) {
+        var dropped = false
         if state.courses.values.contains(where: { $0.expires <= now }) {
             state.courses = state.courses.filter { $0.value.expires > now }
+            dropped = true
         }
         if state.pages.values.contains(where: { $0.expires <= now }) {
             state.pages = state.pages.filter { $0.value.expires > now }
+            dropped = true
         }
+        if dropped { state.recount() }
     }
 }
 
@@ -192,10 +226,16 @@ extension CatalogCache.State {
             }
         }
         set {
+            bytes += (newValue?.bytes ?? 0) - (self[key]?.bytes ?? 0)
             switch key {
             case .course(let id): courses[id] = newValue
             case .page(let query): pages[query] = newValue
             }
         }
+    }
+
+    /// After removing entries in bulk.
+    mutating func recount() {
+        bytes = courses.values.reduce(0) { $0 + $1.bytes } + pages.values.reduce(0) { $0 + $1.bytes }
     }
 }

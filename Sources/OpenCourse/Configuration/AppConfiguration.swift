@@ -91,6 +91,7 @@ public struct AppConfiguration: Sendable {
     // Caching
     public var catalogCacheEnabled = true
     public var catalogCacheEntries = 10_000
+    public var catalogCacheMaxBytes = 64 << 20
     public var catalogCacheTTLSeconds = 30.0
     /// `Cache-Control: public, max-age=…, stale-while-revalidate=…` on catalog responses.
     public var httpCacheMaxAgeSeconds = 10
@@ -186,6 +187,9 @@ public struct AppConfiguration: Sendable {
         }
         if let entries = value("CATALOG_CACHE_ENTRIES") {
             self.catalogCacheEntries = try Self.integer(entries, variable: "CATALOG_CACHE_ENTRIES", range: 1...10_000_000)
+        }
+        if let bytes = value("CATALOG_CACHE_MAX_BYTES") {
+            self.catalogCacheMaxBytes = try Self.integer(bytes, variable: "CATALOG_CACHE_MAX_BYTES", range: (64 << 10)...(1 << 40))
         }
         if let ttl = value("CATALOG_CACHE_TTL_SECONDS") {
             self.catalogCacheTTLSeconds = try Self.seconds(ttl, variable: "CATALOG_CACHE_TTL_SECONDS", range: 0.001...86_400)
