@@ -198,6 +198,34 @@ struct InputHardeningTests {
         }
     }
 
+    /// A client cannot hold a connection by sending nothing, or half a request head, or nothing
+    /// more after an answer; a request that takes longer than the timeout is still answered. Each
+    /// exchange below would wait for ever (and the time limit fail the test) if the server kept
+    /// the connection open.
+    @Test(.timeLimit(.minutes(1)))
+    func idleConnectionsAreClosed() async throws {
+        try await withApp(.sqlite, framework: .live, configure: {
+            $0.httpIdleTimeoutSeconds = 0.5
+            $0.bcryptCost = 14
+        }) { client in
+            let port = try #require(client.port)
+            #expect(try await Self.exchange(Data(), port: port).isEmpty)
+            #expect(try await Self.exchange(Data("GET /health HTTP/1.1\r\nHost: x\r\n".utf8), port: port).isEmpty)
+            let answered = try await Self.exchange(Data("GET /health HTTP/1.1\r\nHost: x\r\n\r\n".utf8), port: port)
+            #expect(answered.hasPrefix("HTTP/1.1 200"), "\(answered.prefix(60))")
+            // bcrypt at cost 14 takes longer than the idle timeout here. (The test client's own
+            // connection is closed by the timeout too, so this goes over a socket of its own.)
+            let body = #"{"email":"slow@example.com","password":"password123"}"#
+            let started = ContinuousClock.now
+            let registered = try await Self.exchange(Data((
+                "POST /api/v1/auth/register HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                    + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)"
+            ).utf8), port: port)
+            #expect(registered.hasPrefix("HTTP/1.1 201"), "\(registered.prefix(60))")
+            #expect(ContinuousClock.now - started > .milliseconds(1000), "the slow request should outlast the idle timeout")
+        }
+    }
+
     /// Sends raw bytes and reads until the server closes the connection.
     static func exchange(_ request: Data, port: Int) async throws -> String {
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)

@@ -1,6 +1,7 @@
 import Crypto
 import Hummingbird
 import Logging
+import NIOCore
 import ServiceLifecycle
 
 /// Assembles the application from a configuration: database, services, routes and middleware.
@@ -48,8 +49,13 @@ func buildApplication(
             logger.error("catalog changes from other instances cannot be heard: no TLS context", metadata: ["error": "\(error)"])
         }
     }
+    // Without an idle timeout a client could hold connections (and descriptors) for ever by
+    // opening them and sending nothing, or half a request head.
+    let idleTimeout = configuration.httpIdleTimeoutSeconds > 0
+        ? TimeAmount.milliseconds(Int64(configuration.httpIdleTimeoutSeconds * 1000)) : nil
     var app = Application(
         router: try buildRouter(configuration, dependencies),
+        server: .http1(configuration: .init(idleTimeout: idleTimeout)),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
         services: services,
         onServerRunning: { _ in

@@ -63,6 +63,9 @@ public struct AppConfiguration: Sendable {
     public var releaseStartupPages = false
     /// How often free heap pages go back to the system (`HeapTrimmer`); 0 turns it off.
     public var heapTrimSeconds = 2.0
+    /// A connection that sends nothing (not even the rest of a request head) for this long is
+    /// closed; 0 keeps connections open for ever.
+    public var httpIdleTimeoutSeconds = 75.0
     /// A request that needs the database gets 503 when it has not finished within this time.
     public var databaseTimeoutSeconds = 5.0
 
@@ -199,6 +202,9 @@ public struct AppConfiguration: Sendable {
         }
         if let stale = value("HTTP_CACHE_STALE_WHILE_REVALIDATE_SECONDS") {
             self.httpCacheStaleWhileRevalidateSeconds = try Self.integer(stale, variable: "HTTP_CACHE_STALE_WHILE_REVALIDATE_SECONDS", range: 0...31_536_000)
+        }
+        if let idle = value("HTTP_IDLE_TIMEOUT_SECONDS") {
+            self.httpIdleTimeoutSeconds = try Self.seconds(idle, variable: "HTTP_IDLE_TIMEOUT_SECONDS", range: 0...86_400)
         }
         if let trim = value("HEAP_TRIM_SECONDS") {
             self.heapTrimSeconds = try Self.seconds(trim, variable: "HEAP_TRIM_SECONDS", range: 0...86_400)
