@@ -169,7 +169,7 @@ func buildRouter(_ configuration: AppConfiguration, _ dependencies: Dependencies
     AuthController(auth: AuthService(users: users, hasher: dependencies.hasher, tokens: dependencies.tokens, limits: dependencies.limits))
         .addRoutes(to: api.group("auth"))
     let me = api.group("users").add(middleware: authentication)
-    UserController(users: UserService(users: users, hasher: dependencies.hasher)).addRoutes(to: me)
+    UserController(users: UserService(users: users, hasher: dependencies.hasher, limits: dependencies.limits)).addRoutes(to: me)
     let enrollments = EnrollmentController(enrollments: enrollmentService)
     enrollments.addUserRoutes(to: me)
     let courses = api.group("courses")

@@ -136,7 +136,7 @@ struct CreateAdmin: AsyncParsableCommand {
         let hasher = PasswordHasher(cost: configuration.bcryptCost)
         let result = try await database.whileRunning(logger: logger) { database in
             try await Migrator(database: database, logger: logger).migrate()
-            return try await UserService(users: SQLUserRepository(database: database), hasher: hasher)
+            return try await AdminBootstrap(users: SQLUserRepository(database: database), hasher: hasher)
                 .createAdmin(email: email, password: password)
         }
         print(result.created ? "created admin \(result.user.email)" : "promoted \(result.user.email) to admin")

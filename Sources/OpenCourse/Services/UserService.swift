@@ -1,13 +1,15 @@
 import Foundation
 
-/// The signed-in user's own account, and the operator's admin bootstrap.
+/// The signed-in user's own account.
 public struct UserService: Sendable {
     let users: any UserRepository
     let hasher: PasswordHasher
+    let limits: AttemptLimits
 
-    public init(users: any UserRepository, hasher: PasswordHasher) {
+    public init(users: any UserRepository, hasher: PasswordHasher, limits: AttemptLimits) {
         self.users = users
         self.hasher = hasher
+        self.limits = limits
     }
 
     public func profile(of identity: Identity) async throws -> User {
@@ -18,8 +20,8 @@ public struct UserService: Sendable {
     }
 
     /// Changes name, email or password. Email and password changes need the current password;
-    /// the role is never changed here.
-    public func updateProfile(of identity: Identity, with input: ProfileUpdateInput) async throws -> User {
+    /// the role is never changed here. `client` is what the sign-in limits count the caller as.
+    public func updateProfile(of identity: Identity, with input: ProfileUpdateInput, from client: String) async throws -> User {
         var validator = Validator()
         let name = validator.text(input.name, field: "name", rule: .name)
         let email = validator.text(input.email, field: "email", rule: .email)
@@ -36,12 +38,7 @@ public struct UserService: Sendable {
         let newPassword = password.value ?? nil
 
         if user.email != original.email || newPassword != nil {
-            guard let current = currentPassword.value ?? nil,
-                  current.utf8.count <= TextRule.password.length.upperBound,
-                  try await hasher.verify(current, against: original.passwordHash)
-            else {
-                throw AppError.forbidden("Changing email or password requires the correct currentPassword.")
-            }
+            try await confirm(currentPassword: currentPassword.value ?? nil, of: original, from: client)
         }
         if let newPassword { user.passwordHash = try await hasher.hash(newPassword) }
         guard user != original else { return user }
@@ -56,19 +53,17 @@ public struct UserService: Sendable {
         }
     }
 
-    /// Creates an admin, or promotes an existing account (whose password becomes the one given).
-    public func createAdmin(email rawEmail: String, password rawPassword: String) async throws -> (user: User, created: Bool) {
-        var validator = Validator()
-        let email = validator.text(rawEmail, field: "email", rule: .email)
-        let password = validator.text(rawPassword, field: "password", rule: .password)
-        try validator.check()
-        guard let email, let password else { throw AppError.validation(validator.errors) }
-        let passwordHash = try await hasher.hash(password)
-        let (id, now) = RecordStamp.next()
-        let candidate = User(
-            id: id, email: email, passwordHash: passwordHash,
-            name: nil, role: .admin, createdAt: now, updatedAt: now
-        )
-        return try await users.upsertAdmin(candidate)
+    /// Under the sign-in lockout: otherwise a stolen token would allow unlimited guesses at the
+    /// password, which outlives the token. A wrong password counts as a failed sign-in of the
+    /// account and the client; a locked account or client gets 429 whatever the password.
+    private func confirm(currentPassword: String?, of user: User, from client: String) async throws {
+        _ = try await limits.checkLogin(email: user.email, client: client)
+        let refused = AppError.forbidden("Changing email or password requires the correct currentPassword.")
+        guard let currentPassword, currentPassword.utf8.count <= TextRule.password.length.upperBound else { throw refused }
+        guard try await hasher.verify(currentPassword, against: user.passwordHash) else {
+            try await limits.recordLoginFailure(email: user.email, client: client)
+            throw refused
+        }
+        try await limits.recordLoginSuccess(email: user.email)
     }
 }

@@ -145,7 +145,7 @@ enum AdminAccounts {
     /// Makes an admin the way `opencourse create-admin` does, then signs in through the API.
     static func makeAdmin(client: any TestClientProtocol, database: any DatabaseBackend) async throws -> String {
         let email = "admin-\(UUID().uuidString.prefix(8))@example.com"
-        _ = try await UserService(users: SQLUserRepository(database: database), hasher: PasswordHasher(cost: 4, threads: 1))
+        _ = try await AdminBootstrap(users: SQLUserRepository(database: database), hasher: PasswordHasher(cost: 4, threads: 1))
             .createAdmin(email: email, password: "admin-password")
         let login = try await client.call(.post, "/api/v1/auth/login", json: ["email": email, "password": "admin-password"])
         try #require(login.status == .ok)

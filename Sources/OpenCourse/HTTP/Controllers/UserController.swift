@@ -15,6 +15,6 @@ struct UserController {
 
     @Sendable func updateProfile(_ request: Request, context: AppRequestContext) async throws -> UserRepresentation {
         let input = try await request.decode(as: ProfileUpdateInput.self, context: context)
-        return UserRepresentation(try await users.updateProfile(of: try context.requireIdentity(), with: input))
+        return UserRepresentation(try await users.updateProfile(of: try context.requireIdentity(), with: input, from: context.clientLimitKey))
     }
 }
