@@ -177,6 +177,27 @@ struct RateLimitTests {
         }
     }
 
+    /// Rows of ended windows are deleted by a later write, at most once a window, so the table
+    /// holds only what is still counting.
+    @Test func theSQLStoreDeletesEndedWindows() async throws {
+        let start = Date(timeIntervalSince1970: 1_800_000_000)
+        let backend = try await TestDatabase.postgres.makeLocation().open(poolSize: 2, logger: testLogger)
+        try await backend.whileRunning(logger: testLogger) { backend in
+            try await Migrator(database: backend, logger: testLogger).migrate()
+            func keys() async throws -> [String] {
+                try await backend.sql.raw("SELECT key FROM rate_limit_counters ORDER BY key").all().map { try $0.decode(column: "key", as: String.self) }
+            }
+            let store = SQLAttemptStore(database: backend)
+            _ = try await store.record("old-1", window: 60, now: start)
+            _ = try await store.record("old-2", window: 60, now: start.addingTimeInterval(10))
+            _ = try await store.record("later", window: 60, now: start.addingTimeInterval(55))
+            // Less than a window since the first write's purge: nothing deleted yet.
+            #expect(try await keys() == ["later", "old-1", "old-2"])
+            _ = try await store.record("latest", window: 60, now: start.addingTimeInterval(100))
+            #expect(try await keys() == ["later", "latest"])
+        }
+    }
+
     @Test func attemptStoresCountInFixedWindows() async throws {
         let start = Date(timeIntervalSince1970: 1_800_000_000)
         let backend = try await TestDatabase.postgres.makeLocation().open(poolSize: 2, logger: testLogger)

@@ -1,10 +1,15 @@
 import Foundation
 import SQLKit
+import Synchronization
 
 /// Attempt counters in the `rate_limit_counters` table, so that every instance behind one load
-/// balancer sees the same counts. Each operation is one statement.
+/// balancer sees the same counts. Each operation is one statement, but for the purge.
 public struct SQLAttemptStore: AttemptStore {
     let database: any DatabaseBackend
+    /// Rows of windows that ended stay behind (one for every address and email that ever failed
+    /// a sign-in or registered) until something deletes them: each instance does, at most once a
+    /// window, after a write.
+    private let purge = PurgeSchedule()
 
     public init(database: any DatabaseBackend) {
         self.database = database
@@ -28,6 +33,10 @@ public struct SQLAttemptStore: AttemptStore {
                 window_start = CASE WHEN rate_limit_counters.window_start <= \(bind: expired) THEN excluded.window_start ELSE rate_limit_counters.window_start END
             RETURNING count, window_start
             """).first()
+        if purge.claim(now: now, every: window) {
+            // Best effort: the count above stands whether or not this succeeds.
+            try? await database.sql.raw("DELETE FROM rate_limit_counters WHERE window_start <= \(bind: expired)").run()
+        }
         guard let row else { return AttemptCount(count: 1, windowEnds: now.addingTimeInterval(window)) }
         return try Self.attemptCount(row, window: window)
     }
@@ -41,5 +50,18 @@ public struct SQLAttemptStore: AttemptStore {
             count: try row.decode(column: "count", as: Int.self),
             windowEnds: try row.decode(column: "window_start", as: Date.self).addingTimeInterval(window)
         )
+    }
+}
+
+private final class PurgeSchedule: Sendable {
+    private let last = Mutex<Date?>(nil)
+
+    /// True for one caller at a time once `interval` has passed since the last claim (and for the first).
+    func claim(now: Date, every interval: TimeInterval) -> Bool {
+        last.withLock { last in
+            if let last, now.timeIntervalSince(last) < interval { return false }
+            last = now
+            return true
+        }
     }
 }
