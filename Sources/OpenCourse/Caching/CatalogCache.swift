@@ -30,9 +30,9 @@ public protocol CatalogChangeObserver: Sendable {
 }
 
 /// Encoded catalog responses (course pages and single courses) kept in this instance: bounded in
-/// entries and in bytes, each valid for a time to live, and filled without a stampede (concurrent misses of
-/// one key share one load). A course change drops that course and every page, since any page may
-/// list it; loads that were running during a change are not stored.
+/// entries and in bytes, each valid for a time to live, and filled without a stampede (concurrent
+/// misses of one key share one load). A course change drops that course and every page, since any
+/// page may list it; loads that were running during a change are not stored.
 public final class CatalogCache: CatalogChangeObserver, Sendable {
     public enum Key: Hashable, Sendable {
         case course(UUID)
@@ -86,9 +86,8 @@ public final class CatalogCache: CatalogChangeObserver, Sendable {
         }
         let lookup: Lookup = state.withLock { state in
             state.tick &+= 1
-            if var entry = state[key], entry.expires > now {
-                entry.lastUsed = state.tick
-                state[key] = entry
+            if let entry = state[key], entry.expires > now {
+                state.touch(key, at: state.tick)
                 return .hit(entry.value)
             }
             if let running = state.loading[key] { return .wait(running.task) }
@@ -231,6 +230,14 @@ extension CatalogCache.State {
             case .course(let id): courses[id] = newValue
             case .page(let query): pages[query] = newValue
             }
+        }
+    }
+
+    /// Marks a hit in place: its size is unchanged, so the setter's accounting is not needed.
+    mutating func touch(_ key: CatalogCache.Key, at tick: UInt64) {
+        switch key {
+        case .course(let id): courses[id]?.lastUsed = tick
+        case .page(let query): pages[query]?.lastUsed = tick
         }
     }
 
