@@ -1,5 +1,7 @@
 import Foundation
 import NIOCore
+import NIOPosix
+import Synchronization
 import Testing
 @testable import OpenCourse
 
@@ -22,6 +24,38 @@ struct CommandLineTests {
     private static func postgresURL() async throws -> String {
         let settings = try await PostgresTestServer.createDatabase()
         return "postgres://\(settings.username)@\(settings.host):\(settings.port)/\(settings.database ?? "")"
+    }
+
+    /// Beyond `HTTP_MAX_CONNECTIONS` a client waits in the listen backlog, unanswered, until a
+    /// connection closes; then it is served. (Over the real process: HummingbirdTesting's live
+    /// server drops the application's connection limit when it picks its port.)
+    @Test(.timeLimit(.minutes(1)))
+    func serveAcceptsAtMostHTTPMaxConnections() async throws {
+        var environment = Self.environment(database: "sqlite:" + (try Self.scratchDirectory().appendingPathComponent("budget.sqlite").path))
+        environment["HTTP_MAX_CONNECTIONS"] = "3"
+        let server = try await ServerProcess.serve(environment: environment)
+        do {
+            let port = server.port
+            let bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            // Idle connections fill the budget.
+            var held: [any Channel] = []
+            for _ in 0..<3 { held.append(try await bootstrap.connect(host: "127.0.0.1", port: port).get()) }
+            let answer = FirstBytes()
+            let waiting = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .channelInitializer { channel in channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(answer) } }
+                .connect(host: "127.0.0.1", port: port).get()
+            try await waiting.writeAndFlush(ByteBuffer(string: "GET /health HTTP/1.1\r\nHost: x\r\n\r\n"))
+            try await Task.sleep(for: .milliseconds(1500))
+            #expect(answer.received.isEmpty, "answered while the budget was full")
+            for channel in held { try await channel.close() }
+            while answer.received.isEmpty { try await Task.sleep(for: .milliseconds(20)) }
+            #expect(answer.received.hasPrefix("HTTP/1.1 200"), "\(answer.received.prefix(60))")
+            try await waiting.close()
+        } catch {
+            _ = try? await server.stop()
+            throw error
+        }
+        #expect(try await server.stop() == 0)
     }
 
     @Test(arguments: TestDatabase.allCases)
@@ -314,5 +348,18 @@ struct ShutdownTests {
         #expect(ContinuousClock.now - signalled < .seconds(20), "waited for the drain")
         #expect(output.contains("stopped before the server started"), "\(output)")
         #expect(!output.contains("draining"), "\(output)")
+    }
+}
+
+/// Collects what a raw connection receives.
+private final class FirstBytes: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+    private let bytes = Mutex("")
+
+    var received: String { bytes.withLock { $0 } }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = unwrapInboundIn(data)
+        bytes.withLock { $0 += String(buffer: buffer) }
     }
 }

@@ -21,7 +21,7 @@ struct ConfigurationTests {
         let configuration = try AppConfiguration(environment: [
             "HOST": "0.0.0.0", "PORT": "9000", "LOG_LEVEL": "WARN", "JWT_SECRET": String(repeating: "k", count: 32),
             "JWT_TTL_SECONDS": "60", "BCRYPT_COST": "4", "DB_POOL_SIZE": "3", "CATALOG_CACHE_MAX_BYTES": "1048576",
-            "HTTP_IDLE_TIMEOUT_SECONDS": "2.5",
+            "HTTP_IDLE_TIMEOUT_SECONDS": "2.5", "HTTP_MAX_CONNECTIONS": "500",
             "DATABASE_URL": "postgresql://app:p%40ss@db.internal:6543/courses?sslmode=require",
         ])
         #expect(configuration.host == "0.0.0.0")
@@ -33,6 +33,7 @@ struct ConfigurationTests {
         #expect(configuration.databasePoolSize == 3)
         #expect(configuration.catalogCacheMaxBytes == 1 << 20)
         #expect(configuration.httpIdleTimeoutSeconds == 2.5)
+        #expect(configuration.httpMaxConnections == 500)
         #expect(configuration.database == .postgres(PostgresSettings(
             host: "db.internal", port: 6543, username: "app", password: "p@ss", database: "courses", tls: .require
         )))
@@ -70,6 +71,7 @@ struct ConfigurationTests {
         ("CATALOG_CACHE_MAX_BYTES", "64MiB"),
         ("HTTP_IDLE_TIMEOUT_SECONDS", "-1"),
         ("HTTP_IDLE_TIMEOUT_SECONDS", "forever"),
+        ("HTTP_MAX_CONNECTIONS", "0"),
     ])
     func badValuesNameTheirVariable(variable: String, value: String) throws {
         let error = try #require(throws: ConfigurationError.self) {

@@ -56,7 +56,10 @@ func buildApplication(
     var app = Application(
         router: try buildRouter(configuration, dependencies),
         server: .http1(configuration: .init(idleTimeout: idleTimeout)),
-        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
+        configuration: .init(
+            address: .hostname(configuration.host, port: configuration.port), serverName: nil,
+            availableConnectionsDelegate: .maximum(configuration.httpMaxConnections ?? ConnectionBudget.derived(), logger: logger)
+        ),
         services: services,
         onServerRunning: { _ in
             // Before the instance reports ready, so pages come back under the first requests,

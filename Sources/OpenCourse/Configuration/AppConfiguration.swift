@@ -66,6 +66,8 @@ public struct AppConfiguration: Sendable {
     /// A connection that sends nothing (not even the rest of a request head) for this long is
     /// closed; 0 keeps connections open for ever.
     public var httpIdleTimeoutSeconds = 75.0
+    /// Client connections accepted at once; nil derives it from the descriptor limit.
+    public var httpMaxConnections: Int?
     /// A request that needs the database gets 503 when it has not finished within this time.
     public var databaseTimeoutSeconds = 5.0
 
@@ -202,6 +204,9 @@ public struct AppConfiguration: Sendable {
         }
         if let stale = value("HTTP_CACHE_STALE_WHILE_REVALIDATE_SECONDS") {
             self.httpCacheStaleWhileRevalidateSeconds = try Self.integer(stale, variable: "HTTP_CACHE_STALE_WHILE_REVALIDATE_SECONDS", range: 0...31_536_000)
+        }
+        if let connections = value("HTTP_MAX_CONNECTIONS") {
+            self.httpMaxConnections = try Self.integer(connections, variable: "HTTP_MAX_CONNECTIONS", range: 1...10_000_000)
         }
         if let idle = value("HTTP_IDLE_TIMEOUT_SECONDS") {
             self.httpIdleTimeoutSeconds = try Self.seconds(idle, variable: "HTTP_IDLE_TIMEOUT_SECONDS", range: 0...86_400)
