@@ -55,8 +55,11 @@ public final class CatalogCache: CatalogChangeObserver, Sendable {
         var loading: [Key: (id: UInt64, task: Task<CachedRepresentation, any Error>)] = [:]
         var generation: UInt64 = 0
         var tick: UInt64 = 0
-        /// Of every entry in `courses` and `pages`, kept by the subscript and `recount()`.
-        var bytes = 0
+        /// Kept apart so that dropping every page (each course change does) needs no recount
+        /// of the courses; kept by the subscript and the bulk removals.
+        var courseBytes = 0
+        var pageBytes = 0
+        var bytes: Int { courseBytes + pageBytes }
     }
 
     let capacity: Int
@@ -114,7 +117,7 @@ public final class CatalogCache: CatalogChangeObserver, Sendable {
             state[.course(id)] = nil
             if !state.pages.isEmpty {
                 state.pages.removeAll()
-                state.recount()
+                state.pageBytes = 0
             }
             // Requests after the change must not join a load that started before it.
             state.loading.removeAll()
@@ -127,7 +130,7 @@ public final class CatalogCache: CatalogChangeObserver, Sendable {
             state.generation &+= 1
             state.courses.removeAll()
             state.pages.removeAll()
-            state.bytes = 0
+            (state.courseBytes, state.pageBytes) = (0, 0)
             state.loading.removeAll()
         }
     }
@@ -203,16 +206,14 @@ extension CatalogCache: Service {
     /// Rebuilds a dictionary only when something in it expired: a smaller copy also gives back
     /// the old storage.
     fileprivate static func dropExpired(_ state: inout State, now: ContinuousClock.Instant) {
-        var dropped = false
         if state.courses.values.contains(where: { $0.expires <= now }) {
             state.courses = state.courses.filter { $0.value.expires > now }
-            dropped = true
+            state.courseBytes = state.courses.values.reduce(0) { $0 + $1.bytes }
         }
         if state.pages.values.contains(where: { $0.expires <= now }) {
             state.pages = state.pages.filter { $0.value.expires > now }
-            dropped = true
+            state.pageBytes = state.pages.values.reduce(0) { $0 + $1.bytes }
         }
-        if dropped { state.recount() }
     }
 }
 
@@ -225,10 +226,14 @@ extension CatalogCache.State {
             }
         }
         set {
-            bytes += (newValue?.bytes ?? 0) - (self[key]?.bytes ?? 0)
+            let change = (newValue?.bytes ?? 0) - (self[key]?.bytes ?? 0)
             switch key {
-            case .course(let id): courses[id] = newValue
-            case .page(let query): pages[query] = newValue
+            case .course(let id):
+                courses[id] = newValue
+                courseBytes += change
+            case .page(let query):
+                pages[query] = newValue
+                pageBytes += change
             }
         }
     }
@@ -239,10 +244,5 @@ extension CatalogCache.State {
         case .course(let id): courses[id]?.lastUsed = tick
         case .page(let query): pages[query]?.lastUsed = tick
         }
-    }
-
-    /// After removing entries in bulk.
-    mutating func recount() {
-        bytes = courses.values.reduce(0) { $0 + $1.bytes } + pages.values.reduce(0) { $0 + $1.bytes }
     }
 }
