@@ -156,46 +156,55 @@ struct CommandLineTests {
         #expect(released * 10 < kept * 7, "executable resident: \(released) KiB given back, \(kept) KiB kept")
     }
 
-    /// After a burst of large requests the heap's free pages go back to the system within the
-    /// trim interval; the control run (trimming off) shows that glibc otherwise keeps them.
+    /// After a burst of large requests the trimmer gives the heap's free pages back to the system.
+    /// Measured by the server around each trim, since comparing two servers' resident sets drowns
+    /// in noise: how much glibc keeps depends on how many arenas a burst spread over (5-12 MiB
+    /// quiet, 4.0 on a loaded CI machine), and `malloc_trim` leaves the tops of threads' arenas alone.
     @Test(.enabled(if: FileManager.default.fileExists(atPath: "/proc/self/status")))
     func freeHeapPagesAreGivenBackAfterABurst() async throws {
-        let directory = try Self.scratchDirectory()
-        var kept: [Bool: Int] = [:]
-        for trimming in [true, false] {
-            var environment = Self.environment(database: "sqlite:" + directory.appendingPathComponent("heap-\(trimming).sqlite").path)
-            environment["HEAP_TRIM_SECONDS"] = trimming ? "1" : "0"
-            environment["RATE_LIMIT_RPS"] = "0"
-            environment["REGISTER_MAX_PER_WINDOW"] = "1000000"
-            let server = try await ServerProcess.serve(environment: environment)
-            let before = try server.anonymousResidentBytes
-            let name = String(repeating: "a", count: 600_000)
-            try await withThrowingTaskGroup { group in
-                for client in 0..<32 {
-                    group.addTask {
-                        try await server.withClient { http in
-                            for request in 0..<5 {
-                                let body = ByteBuffer(string: #"{"email":"heap\#(client)x\#(request)@example.com","password":"password123","name":"\#(name)"}"#)
-                                let response = try await http.execute(.init(
-                                    "/api/v1/auth/register", method: .post, authority: "127.0.0.1",
-                                    headers: [.contentType: "application/json"], body: body
-                                ))
-                                #expect(response.status == .unprocessableContent)
-                            }
+        var environment = Self.environment(database: "sqlite:" + (try Self.scratchDirectory()).appendingPathComponent("heap.sqlite").path)
+        environment["HEAP_TRIM_SECONDS"] = "1"
+        environment["LOG_LEVEL"] = "trace"
+        environment["RATE_LIMIT_RPS"] = "0"
+        environment["REGISTER_MAX_PER_WINDOW"] = "1000000"
+        let server = try await ServerProcess.serve(environment: environment)
+        func trims() throws -> [(before: Int, after: Int)] {
+            try String(contentsOf: server.errorLog, encoding: .utf8).split(separator: "\n")
+                .filter { $0.contains(#""heap trimmed""#) }
+                .compactMap { line in
+                    let fields = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+                    guard let before = (fields?["resident_kib_before"] as? String).flatMap({ Int($0) }),
+                          let after = (fields?["resident_kib_after"] as? String).flatMap({ Int($0) }) else { return nil }
+                    return (before, after)
+                }
+        }
+        let beforeBurst = try trims().count
+        let name = String(repeating: "a", count: 600_000)
+        try await withThrowingTaskGroup { group in
+            for client in 0..<32 {
+                group.addTask {
+                    try await server.withClient { http in
+                        for request in 0..<5 {
+                            let body = ByteBuffer(string: #"{"email":"heap\#(client)x\#(request)@example.com","password":"password123","name":"\#(name)"}"#)
+                            let response = try await http.execute(.init(
+                                "/api/v1/auth/register", method: .post, authority: "127.0.0.1",
+                                headers: [.contentType: "application/json"], body: body
+                            ))
+                            #expect(response.status == .unprocessableContent)
                         }
                     }
                 }
-                try await group.waitForAll()
             }
-            try await Task.sleep(for: .seconds(3.5))
-            kept[trimming] = try server.anonymousResidentBytes - before
-            #expect(try await server.stop() == 0)
+            try await group.waitForAll()
         }
-        let (trimmed, untrimmed) = (try #require(kept[true]), try #require(kept[false]))
-        #expect(untrimmed > 4 << 20, "without trimming the burst left \(untrimmed >> 10) KiB")
-        // What glibc's arenas keep varies with timing (a loaded CI machine kept 4.8 MiB with
-        // trimming against 7.6 without), so the margin is 1 MiB, not a ratio.
-        #expect(trimmed + (1 << 20) < untrimmed, "trimmed: \(trimmed >> 10) KiB left, untrimmed: \(untrimmed >> 10) KiB")
+        try await Task.sleep(for: .seconds(2.5))
+        #expect(try await server.stop() == 0)
+        // From the burst's start: on a loaded machine trims during the burst give back much of it.
+        let since = try trims().dropFirst(beforeBurst)
+        #expect(since.count >= 3, "trims logged since the burst began: \(since.count)")
+        // Measured: 34-50 MiB over this burst, quiet or beside two busy loops; 0 with a trim that does nothing.
+        let givenBack = since.reduce(0) { $0 + $1.before - $1.after }
+        #expect(givenBack > 8 << 10, "trims since the burst began gave back \(givenBack) KiB")
     }
 
     /// A start-up failure is a failure: a second `serve` on a port already taken exits non-zero.

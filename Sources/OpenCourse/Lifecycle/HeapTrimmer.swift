@@ -18,9 +18,18 @@ struct HeapTrimmer: Service {
         try? await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 try await Task.sleep(for: interval)
+                // Reading the resident set costs a file read: only when someone is looking.
+                let tracing = logger.logLevel <= .trace
+                let before = tracing ? StartupPages.residentBytes() : nil
                 let took = ContinuousClock().measure { Self.trim() }
+                guard tracing else { continue }
                 let microseconds = took.components.seconds * 1_000_000 + took.components.attoseconds / 1_000_000_000_000
-                logger.trace("heap trimmed", metadata: ["microseconds": "\(microseconds)"])
+                var metadata: Logger.Metadata = ["microseconds": "\(microseconds)"]
+                if let before, let after = StartupPages.residentBytes() {
+                    metadata["resident_kib_before"] = "\(before >> 10)"
+                    metadata["resident_kib_after"] = "\(after >> 10)"
+                }
+                logger.trace("heap trimmed", metadata: metadata)
             }
         }
     }
