@@ -198,6 +198,19 @@ struct RateLimitTests {
         }
     }
 
+    @Test func theInMemoryStoreDropsEndedWindows() async throws {
+        let start = Date(timeIntervalSince1970: 1_800_000_000)
+        let store = InMemoryAttemptStore()
+        _ = try await store.record("old-1", window: 60, now: start)
+        _ = try await store.record("old-2", window: 60, now: start.addingTimeInterval(10))
+        _ = try await store.record("later", window: 60, now: start.addingTimeInterval(55))
+        // Less than a window since the first write's sweep: nothing dropped yet.
+        #expect(store.keys == ["later", "old-1", "old-2"])
+        _ = try await store.record("latest", window: 60, now: start.addingTimeInterval(100))
+        #expect(store.keys == ["later", "latest"])
+        #expect(try await store.record("later", window: 60, now: start.addingTimeInterval(101)).count == 2)
+    }
+
     @Test func attemptStoresCountInFixedWindows() async throws {
         let start = Date(timeIntervalSince1970: 1_800_000_000)
         let backend = try await TestDatabase.postgres.makeLocation().open(poolSize: 2, logger: testLogger)

@@ -25,6 +25,10 @@ public final class InMemoryAttemptStore: AttemptStore {
     }
 
     private let entries = Mutex<[String: Entry]>([:])
+    /// Entries of ended windows are dropped at most once a window, as in `SQLAttemptStore`.
+    /// (Sweeping whenever there were many entries cost every write a full pass once a client
+    /// with many addresses, a /48 of IPv6 for one, kept that many windows open.)
+    private let purge = PurgeSchedule()
 
     public init() {}
 
@@ -38,20 +42,36 @@ public final class InMemoryAttemptStore: AttemptStore {
     }
 
     public func record(_ key: String, window: TimeInterval, now: Date) async throws -> AttemptCount {
-        entries.withLock { entries in
+        let sweep = purge.claim(now: now, every: window)
+        return entries.withLock { entries in
+            let cutoff = now.addingTimeInterval(-window)
+            if sweep { entries = entries.filter { $0.value.windowStart > cutoff } }
             var entry = entries[key] ?? Entry(count: 0, windowStart: now)
-            if entry.windowStart <= now.addingTimeInterval(-window) { entry = Entry(count: 0, windowStart: now) }
+            if entry.windowStart <= cutoff { entry = Entry(count: 0, windowStart: now) }
             entry.count += 1
             entries[key] = entry
-            if entries.count > 100_000 {
-                let cutoff = now.addingTimeInterval(-window)
-                entries = entries.filter { $0.value.windowStart > cutoff }
-            }
             return AttemptCount(count: entry.count, windowEnds: entry.windowStart.addingTimeInterval(window))
         }
     }
 
     public func reset(_ key: String) async throws {
         _ = entries.withLock { $0.removeValue(forKey: key) }
+    }
+
+    /// The keys held, open windows or not.
+    var keys: Set<String> { entries.withLock { Set($0.keys) } }
+}
+
+/// Deleting ended windows on a schedule, not on every write.
+final class PurgeSchedule: Sendable {
+    private let last = Mutex<Date?>(nil)
+
+    /// True for one caller at a time once `interval` has passed since the last claim (and for the first).
+    func claim(now: Date, every interval: TimeInterval) -> Bool {
+        last.withLock { last in
+            if let last, now.timeIntervalSince(last) < interval { return false }
+            last = now
+            return true
+        }
     }
 }

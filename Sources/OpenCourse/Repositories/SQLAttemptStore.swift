@@ -52,16 +52,3 @@ public struct SQLAttemptStore: AttemptStore {
         )
     }
 }
-
-private final class PurgeSchedule: Sendable {
-    private let last = Mutex<Date?>(nil)
-
-    /// True for one caller at a time once `interval` has passed since the last claim (and for the first).
-    func claim(now: Date, every interval: TimeInterval) -> Bool {
-        last.withLock { last in
-            if let last, now.timeIntervalSince(last) < interval { return false }
-            last = now
-            return true
-        }
-    }
-}
