@@ -9,11 +9,15 @@ source scripts/lib.sh
 
 require_pg_bin
 PG_WORK=$(mktemp -d /tmp/opencourse-pg.XXXXXX)
-stop_pg() {
+# The tests' scratch files (SQLite databases, server logs) go here, kept only when something failed.
+TEST_TMP=$(mktemp -d /tmp/opencourse-tests.XXXXXX)
+clean_up() {
+    local status=$?
     pg_stop_quietly immediate
     rm -rf "$PG_WORK"
+    if [ "$status" -eq 0 ]; then rm -rf "$TEST_TMP"; else log "the tests' scratch files are kept in $TEST_TMP"; fi
 }
-trap stop_pg EXIT INT TERM
+trap clean_up EXIT INT TERM
 
 pg_prepare "$PG_WORK" "$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 # Every test gets its own database, the tests run in parallel, and every app opens its whole
@@ -25,7 +29,7 @@ log "PostgreSQL $(pg_version) on 127.0.0.1:$PG_PORT"
 export OPENCOURSE_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$PG_PORT/postgres"
 
 swift build --build-tests
-swift test --skip-build "$@"
+TMPDIR="$TEST_TMP" swift test --skip-build "$@"
 
 # The whole-system tests run the built binary against their own PostgreSQL servers: schemathesis
 # fuzzing the API from its OpenAPI document, a rolling restart of two instances behind HAProxy,
