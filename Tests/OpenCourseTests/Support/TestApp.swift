@@ -35,7 +35,7 @@ enum TestDatabase: String, CaseIterable, CustomTestStringConvertible, Sendable {
 extension TestDatabase {
     /// Opens a fresh database of this kind, with its services running, for the duration of `body`.
     func withFreshDatabase(poolSize: Int, _ body: @Sendable (any DatabaseBackend) async throws -> Void) async throws {
-        let backend = try await makeLocation().open(poolSize: poolSize, logger: testLogger)
+        let backend = try await makeLocation().open(poolSize: poolSize, timeoutSeconds: testDatabaseTimeoutSeconds, logger: testLogger)
         try await backend.whileRunning(logger: testLogger) { try await body($0) }
     }
 }
@@ -98,6 +98,11 @@ let testLogger: Logger = {
 /// A 32-byte key shared by test apps, so tokens of one app instance verify in another.
 let testSecret = Array("test-secret-of-at-least-32-bytes!!".utf8)
 
+/// Tests check behaviour, not speed: on a starved machine (two busy loops beside the suite) 120
+/// concurrent creations on a pool of 4 outlasted the 5 s default and came back as timeouts.
+/// The tests of timeouts set their own.
+let testDatabaseTimeoutSeconds = 60.0
+
 func testConfiguration(_ location: DatabaseLocation) -> AppConfiguration {
     var configuration = AppConfiguration()
     configuration.database = location
@@ -106,6 +111,7 @@ func testConfiguration(_ location: DatabaseLocation) -> AppConfiguration {
     configuration.jwtSecret = testSecret
     configuration.logLevel = .critical
     configuration.databasePoolSize = 4
+    configuration.databaseTimeoutSeconds = testDatabaseTimeoutSeconds
     // Tests share one client address; the rate-limit tests turn these back on.
     configuration.rateLimitRPS = 0
     configuration.registerMaxPerWindow = 100_000
