@@ -9,15 +9,18 @@ source scripts/lib.sh
 
 require_pg_bin
 PG_WORK=$(mktemp -d /tmp/opencourse-pg.XXXXXX)
-# The tests' scratch files (SQLite databases, server logs) go here, kept only when something failed.
+# The tests' scratch files (SQLite databases, server logs) go here: removed once `swift test`
+# passes, kept when it fails.
 TEST_TMP=$(mktemp -d /tmp/opencourse-tests.XXXXXX)
 clean_up() {
-    local status=$?
     pg_stop_quietly immediate
     rm -rf "$PG_WORK"
-    if [ "$status" -eq 0 ]; then rm -rf "$TEST_TMP"; else log "the tests' scratch files are kept in $TEST_TMP"; fi
+    rmdir "$TEST_TMP" 2>/dev/null || true
+    if [ -d "$TEST_TMP" ]; then log "the tests' scratch files are kept in $TEST_TMP"; fi
 }
-trap clean_up EXIT INT TERM
+trap clean_up EXIT
+# A signal ends the script (through the EXIT trap) instead of resuming it after the trap.
+trap 'exit 130' INT TERM
 
 pg_prepare "$PG_WORK" "$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 # Every test gets its own database, the tests run in parallel, and every app opens its whole
@@ -30,6 +33,7 @@ export OPENCOURSE_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$PG_PORT/post
 
 swift build --build-tests
 TMPDIR="$TEST_TMP" swift test --skip-build "$@"
+rm -rf "$TEST_TMP"
 
 # The whole-system tests run the built binary against their own PostgreSQL servers: schemathesis
 # fuzzing the API from its OpenAPI document, a rolling restart of two instances behind HAProxy,

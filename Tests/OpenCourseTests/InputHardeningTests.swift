@@ -216,8 +216,9 @@ struct InputHardeningTests {
             #expect(try await Self.exchange(Data("GET /health HTTP/1.1\r\nHost: x\r\n".utf8), port: port).isEmpty)
             let answered = try await Self.exchange(Data("GET /health HTTP/1.1\r\nHost: x\r\n\r\n".utf8), port: port)
             #expect(answered.hasPrefix("HTTP/1.1 200"), "\(answered.prefix(60))")
-            // bcrypt at cost 15 takes about twice the idle timeout (3.9 s in a debug build here). (The test client's own
-            // connection is closed by the timeout too, so this goes over a socket of its own.)
+            // bcrypt at cost 15 takes about twice the idle timeout (3.9 s in a debug build here).
+            // (The test client's own connection is closed by the timeout too, so this goes over
+            // a socket of its own.)
             let body = #"{"email":"slow@example.com","password":"password123"}"#
             let started = ContinuousClock.now
             let registered = try await Self.exchange(Data((

@@ -191,10 +191,13 @@ struct RateLimitTests {
             _ = try await store.record("old-1", window: 60, now: start)
             _ = try await store.record("old-2", window: 60, now: start.addingTimeInterval(10))
             _ = try await store.record("later", window: 60, now: start.addingTimeInterval(55))
-            // Less than a window since the first write's purge: nothing deleted yet.
             #expect(try await keys() == ["later", "old-1", "old-2"])
-            _ = try await store.record("latest", window: 60, now: start.addingTimeInterval(100))
-            #expect(try await keys() == ["later", "latest"])
+            // A window after the first write's purge: old-1's window has ended, old-2's not yet.
+            _ = try await store.record("latest", window: 60, now: start.addingTimeInterval(65))
+            #expect(try await keys() == ["later", "latest", "old-2"])
+            // old-2's has ended too, but the last purge was less than a window ago.
+            _ = try await store.record("last", window: 60, now: start.addingTimeInterval(100))
+            #expect(try await keys() == ["last", "later", "latest", "old-2"])
         }
     }
 
@@ -204,10 +207,13 @@ struct RateLimitTests {
         _ = try await store.record("old-1", window: 60, now: start)
         _ = try await store.record("old-2", window: 60, now: start.addingTimeInterval(10))
         _ = try await store.record("later", window: 60, now: start.addingTimeInterval(55))
-        // Less than a window since the first write's sweep: nothing dropped yet.
         #expect(store.keys == ["later", "old-1", "old-2"])
-        _ = try await store.record("latest", window: 60, now: start.addingTimeInterval(100))
-        #expect(store.keys == ["later", "latest"])
+        // A window after the first write's sweep: old-1's window has ended, old-2's not yet.
+        _ = try await store.record("latest", window: 60, now: start.addingTimeInterval(65))
+        #expect(store.keys == ["later", "latest", "old-2"])
+        // old-2's has ended too, but the last sweep was less than a window ago.
+        _ = try await store.record("last", window: 60, now: start.addingTimeInterval(100))
+        #expect(store.keys == ["last", "later", "latest", "old-2"])
         #expect(try await store.record("later", window: 60, now: start.addingTimeInterval(101)).count == 2)
     }
 

@@ -25,9 +25,8 @@ public final class InMemoryAttemptStore: AttemptStore {
     }
 
     private let entries = Mutex<[String: Entry]>([:])
-    /// Entries of ended windows are dropped at most once a window, as in `SQLAttemptStore`.
-    /// (Sweeping whenever there were many entries cost every write a full pass once a client
-    /// with many addresses, a /48 of IPv6 for one, kept that many windows open.)
+    /// Entries of ended windows are dropped at most once a window, as in `SQLAttemptStore`: a
+    /// pass over every entry must not fall on every write, however many windows clients keep open.
     private let purge = PurgeSchedule()
 
     public init() {}

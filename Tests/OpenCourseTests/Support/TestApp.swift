@@ -142,7 +142,9 @@ func withAppAndDatabase<T: Sendable>(
 ) async throws -> T {
     var configuration = testConfiguration(try await database.makeLocation())
     try configure(&configuration)
-    let backend = try await configuration.database.open(poolSize: configuration.databasePoolSize, logger: testLogger)
+    let backend = try await configuration.database.open(
+        poolSize: configuration.databasePoolSize, timeoutSeconds: configuration.databaseTimeoutSeconds, logger: testLogger
+    )
     let app = try await buildApplication(configuration, database: backend, logger: logger)
     return try await app.test(framework) { client in try await body(client, backend) }
 }
