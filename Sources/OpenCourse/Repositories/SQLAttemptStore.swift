@@ -1,6 +1,5 @@
 import Foundation
 import SQLKit
-import Synchronization
 
 /// Attempt counters in the `rate_limit_counters` table, so that every instance behind one load
 /// balancer sees the same counts. Each operation is one statement, but for the purge.
