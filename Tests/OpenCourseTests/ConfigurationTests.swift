@@ -15,13 +15,14 @@ struct ConfigurationTests {
         #expect(configuration.bcryptCost == 12)
         #expect(configuration.databasePoolSize == 10)
         #expect(configuration.logLevel == .info)
+        #expect(configuration.httpFastPath)
     }
 
     @Test func readsEveryVariable() throws {
         let configuration = try AppConfiguration(environment: [
             "HOST": "0.0.0.0", "PORT": "9000", "LOG_LEVEL": "WARN", "JWT_SECRET": String(repeating: "k", count: 32),
             "JWT_TTL_SECONDS": "60", "BCRYPT_COST": "4", "DB_POOL_SIZE": "3", "CATALOG_CACHE_MAX_BYTES": "1048576",
-            "HTTP_IDLE_TIMEOUT_SECONDS": "2.5", "HTTP_MAX_CONNECTIONS": "500",
+            "HTTP_IDLE_TIMEOUT_SECONDS": "2.5", "HTTP_MAX_CONNECTIONS": "500", "HTTP_FAST_PATH": "false",
             "DATABASE_URL": "postgresql://app:p%40ss@db.internal:6543/courses?sslmode=require",
         ])
         #expect(configuration.host == "0.0.0.0")
@@ -34,6 +35,7 @@ struct ConfigurationTests {
         #expect(configuration.catalogCacheMaxBytes == 1 << 20)
         #expect(configuration.httpIdleTimeoutSeconds == 2.5)
         #expect(configuration.httpMaxConnections == 500)
+        #expect(!configuration.httpFastPath)
         #expect(configuration.database == .postgres(PostgresSettings(
             host: "db.internal", port: 6543, username: "app", password: "p@ss", database: "courses", tls: .require
         )))
@@ -67,6 +69,7 @@ struct ConfigurationTests {
         ("LOG_LEVEL", "loud"),
         ("HEAP_TRIM_SECONDS", "0.01"),
         ("HEAP_TRIM_SECONDS", "-1"),
+        ("HTTP_FAST_PATH", "sometimes"),
         ("CATALOG_CACHE_MAX_BYTES", "1000"),
         ("CATALOG_CACHE_MAX_BYTES", "64MiB"),
         ("HTTP_IDLE_TIMEOUT_SECONDS", "-1"),

@@ -183,7 +183,7 @@ struct InputHardeningTests {
                 "GET /health HTTP/1.1\r\nHost: x\r\nX-Long: \(String(repeating: "a", count: 200_000))\r\n\r\n",
             ]
             for request in oversized {
-                let answer = try await Self.exchange(Data(request.utf8), port: port)
+                let answer = try await RawHTTP.exchange(Data(request.utf8), port: port)
                 #expect(answer.isEmpty || answer.hasPrefix("HTTP/1.1 4"), "\(request.prefix(40)) → \(answer.prefix(60))")
             }
             let malformed: [String] = [
@@ -192,7 +192,7 @@ struct InputHardeningTests {
                 "GET /health HTTP/9.9\r\nHost: x\r\n\r\n",
             ]
             for request in malformed {
-                let answer = try await Self.exchange(Data(request.utf8), port: port)
+                let answer = try await RawHTTP.exchange(Data(request.utf8), port: port)
                 #expect(answer.hasPrefix("HTTP/1.1 4"), "\(request.prefix(40)) → \(answer.prefix(60))")
             }
             #expect(try await client.call(.get, "/health").status == .ok)
@@ -212,40 +212,21 @@ struct InputHardeningTests {
             $0.bcryptCost = 15
         }) { client in
             let port = try #require(client.port)
-            #expect(try await Self.exchange(Data(), port: port).isEmpty)
-            #expect(try await Self.exchange(Data("GET /health HTTP/1.1\r\nHost: x\r\n".utf8), port: port).isEmpty)
-            let answered = try await Self.exchange(Data("GET /health HTTP/1.1\r\nHost: x\r\n\r\n".utf8), port: port)
+            #expect(try await RawHTTP.exchange(Data(), port: port).isEmpty)
+            #expect(try await RawHTTP.exchange(Data("GET /health HTTP/1.1\r\nHost: x\r\n".utf8), port: port).isEmpty)
+            let answered = try await RawHTTP.exchange(Data("GET /health HTTP/1.1\r\nHost: x\r\n\r\n".utf8), port: port)
             #expect(answered.hasPrefix("HTTP/1.1 200"), "\(answered.prefix(60))")
             // bcrypt at cost 15 takes about twice the idle timeout (3.9 s in a debug build here).
             // (The test client's own connection is closed by the timeout too, so this goes over
             // a socket of its own.)
             let body = #"{"email":"slow@example.com","password":"password123"}"#
             let started = ContinuousClock.now
-            let registered = try await Self.exchange(Data((
+            let registered = try await RawHTTP.exchange(Data((
                 "POST /api/v1/auth/register HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                     + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)"
             ).utf8), port: port)
             #expect(registered.hasPrefix("HTTP/1.1 201"), "\(registered.prefix(60))")
             #expect(ContinuousClock.now - started > .seconds(2), "the slow request should outlast the idle timeout")
-        }
-    }
-
-    /// Sends raw bytes and reads until the server closes the connection.
-    static func exchange(_ request: Data, port: Int) async throws -> String {
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .connect(host: "127.0.0.1", port: port) { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
-                }
-            }
-        return try await channel.executeThenClose { inbound, outbound in
-            // The server may answer and close before it has read everything.
-            try? await outbound.write(ByteBuffer(bytes: request))
-            var received = ByteBuffer()
-            do {
-                for try await chunk in inbound { received.writeImmutableBuffer(chunk) }
-            } catch {}
-            return String(buffer: received)
         }
     }
 }

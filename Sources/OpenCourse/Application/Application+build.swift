@@ -53,9 +53,10 @@ func buildApplication(
     // opening them and sending nothing, or half a request head.
     let idleTimeout = configuration.httpIdleTimeoutSeconds > 0
         ? TimeAmount.milliseconds(Int64(configuration.httpIdleTimeoutSeconds * 1000)) : nil
+    let routes = try buildRoutes(configuration, dependencies, logger: logger)
     var app = Application(
-        router: try buildRouter(configuration, dependencies),
-        server: .http1(configuration: .init(idleTimeout: idleTimeout)),
+        router: routes.router,
+        server: .http1(configuration: .init(idleTimeout: idleTimeout), fastPath: configuration.httpFastPath ? routes.fastPath : nil),
         configuration: .init(
             address: .hostname(configuration.host, port: configuration.port), serverName: nil,
             availableConnectionsDelegate: .maximum(configuration.httpMaxConnections ?? ConnectionBudget.derived(), logger: logger)
@@ -140,6 +141,13 @@ struct Dependencies: Sendable {
 }
 
 func buildRouter(_ configuration: AppConfiguration, _ dependencies: Dependencies) throws -> Router<AppRequestContext> {
+    try buildRoutes(configuration, dependencies, logger: Logger(label: "opencourse")).router
+}
+
+/// The router, and the fast path that answers some of its routes from the same parts.
+func buildRoutes(
+    _ configuration: AppConfiguration, _ dependencies: Dependencies, logger: Logger
+) throws -> (router: Router<AppRequestContext>, fastPath: FastPathResponder) {
     let database = dependencies.database
     let users = SQLUserRepository(database: database)
     let courseService = CourseService(courses: SQLCourseRepository(database: database), changes: dependencies.catalogChanges)
@@ -151,17 +159,20 @@ func buildRouter(_ configuration: AppConfiguration, _ dependencies: Dependencies
     // Middleware wraps every route and the not-found responder, outermost first: observability
     // sees the final status; headers apply to errors too; problem details turn every error into a
     // response before those two see it.
-    router.add(middleware: RequestObservabilityMiddleware(
+    let observability = RequestObservabilityMiddleware(
         metrics: dependencies.metrics, clientAddresses: ClientAddressResolver(trustedProxies: configuration.trustedProxies)
-    ))
-    router.add(middleware: SecurityHeadersMiddleware(hstsEnabled: configuration.hstsEnabled))
-    router.add(middleware: CORSAllowListMiddleware(allowedOrigins: Set(configuration.corsAllowedOrigins)))
+    )
+    let security = SecurityHeadersMiddleware(hstsEnabled: configuration.hstsEnabled)
+    let cors = CORSAllowListMiddleware(allowedOrigins: Set(configuration.corsAllowedOrigins))
+    let limiter = configuration.rateLimitRPS > 0
+        ? TokenBucketLimiter(rate: configuration.rateLimitRPS, burst: configuration.rateLimitBurst) : nil
+    router.add(middleware: observability)
+    router.add(middleware: security)
+    router.add(middleware: cors)
     router.add(middleware: DefaultCacheControlMiddleware())
     router.add(middleware: ProblemDetailsMiddleware())
-    if configuration.rateLimitRPS > 0 {
-        router.add(middleware: ClientRateLimitMiddleware(
-            limiter: TokenBucketLimiter(rate: configuration.rateLimitRPS, burst: configuration.rateLimitBurst)
-        ))
+    if let limiter {
+        router.add(middleware: ClientRateLimitMiddleware(limiter: limiter))
     }
     router.add(middleware: RequestLimitsMiddleware(maxBodyBytes: configuration.maxBodyBytes))
 
@@ -180,8 +191,12 @@ func buildRouter(_ configuration: AppConfiguration, _ dependencies: Dependencies
         cache: dependencies.catalogCache, maxAgeSeconds: configuration.httpCacheMaxAgeSeconds,
         staleWhileRevalidateSeconds: configuration.httpCacheStaleWhileRevalidateSeconds
     )
-    CourseController(courses: courseService, authentication: authentication, catalog: catalog).addRoutes(to: courses)
+    let courseController = CourseController(courses: courseService, authentication: authentication, catalog: catalog)
+    courseController.addRoutes(to: courses)
     enrollments.addCourseRoutes(to: courses.group().add(middleware: authentication))
     router.add(middleware: MethodNotAllowedMiddleware(routes: router.routes))
-    return router
+    let fastPath = FastPathResponder(
+        courses: courseController, observability: observability, security: security, cors: cors, limiter: limiter, logger: logger
+    )
+    return (router, fastPath)
 }

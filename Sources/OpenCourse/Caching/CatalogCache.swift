@@ -88,11 +88,7 @@ public final class CatalogCache: CatalogChangeObserver, Sendable {
             case wait(Task<CachedRepresentation, any Error>)
         }
         let lookup: Lookup = state.withLock { state in
-            state.tick &+= 1
-            if let entry = state[key], entry.expires > now {
-                state.touch(key, at: state.tick)
-                return .hit(entry.value)
-            }
+            if let value = state.hit(key, at: now) { return .hit(value) }
             if let running = state.loading[key] { return .wait(running.task) }
             let generation = state.generation
             let loadID = state.tick
@@ -109,6 +105,12 @@ public final class CatalogCache: CatalogChangeObserver, Sendable {
         case .hit(let value): return value
         case .wait(let task): return try await task.value
         }
+    }
+
+    /// The value if it is cached and fresh; never loads.
+    public func cached(_ key: Key) -> CachedRepresentation? {
+        let now = clock.now
+        return state.withLock { $0.hit(key, at: now) }
     }
 
     public func courseChanged(_ id: UUID) {
@@ -236,6 +238,14 @@ extension CatalogCache.State {
                 pageBytes += change
             }
         }
+    }
+
+    /// A fresh entry's value, marked as used; counts a lookup either way.
+    mutating func hit(_ key: CatalogCache.Key, at now: ContinuousClock.Instant) -> CachedRepresentation? {
+        tick &+= 1
+        guard let entry = self[key], entry.expires > now else { return nil }
+        touch(key, at: tick)
+        return entry.value
     }
 
     /// Marks a hit in place: its size is unchanged, so the setter's accounting is not needed.

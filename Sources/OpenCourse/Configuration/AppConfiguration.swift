@@ -68,6 +68,9 @@ public struct AppConfiguration: Sendable {
     public var httpIdleTimeoutSeconds = 75.0
     /// Client connections accepted at once; nil derives it from the descriptor limit.
     public var httpMaxConnections: Int?
+    /// Answer `/health` and cached catalog reads on the event loop, in front of Hummingbird
+    /// (`FastPathResponder`).
+    public var httpFastPath = true
     /// A request that needs the database gets 503 when it has not finished within this time.
     public var databaseTimeoutSeconds = 5.0
 
@@ -187,6 +190,9 @@ public struct AppConfiguration: Sendable {
             self.logFormat = isatty(STDERR_FILENO) == 1 ? .text : .json
         }
         if let token = environment["METRICS_TOKEN"], !token.isEmpty { self.metricsToken = token }
+        if let enabled = value("HTTP_FAST_PATH") {
+            self.httpFastPath = try Self.boolean(enabled, variable: "HTTP_FAST_PATH")
+        }
         if let enabled = value("CATALOG_CACHE_ENABLED") {
             self.catalogCacheEnabled = try Self.boolean(enabled, variable: "CATALOG_CACHE_ENABLED")
         }

@@ -23,8 +23,10 @@ public enum APIJSON {
     }
 
     /// A 200 with a JSON body already encoded (once, for a constant answer).
+    static let contentType = "application/json; charset=utf-8"
+
     static func response(_ body: ByteBuffer) -> Response {
-        Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: body))
+        Response(status: .ok, headers: [.contentType: contentType], body: .init(byteBuffer: body))
     }
 
     /// Decodes a body that must be a JSON object. Malformed JSON, invalid UTF-8 and non-objects are

@@ -13,8 +13,8 @@ struct QueryParameters: Sendable {
 
     /// Split on the bytes `&` and `=`, which never occur inside a multi-byte UTF-8 sequence:
     /// splitting by `Character` ran grapheme breaking over the whole query, 4% of a catalog page.
-    private init(_ uri: URI) {
-        items = (uri.query ?? "").utf8.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true).compactMap { pair in
+    private init(query: String?) {
+        items = (query ?? "").utf8.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true).compactMap { pair in
             let parts = pair.split(separator: UInt8(ascii: "="), maxSplits: 1, omittingEmptySubsequences: false)
             guard let name = Self.decode(Substring(parts[0])) else { return nil }
             return (name, parts.count == 2 ? Self.decode(Substring(parts[1])) : "")
@@ -23,7 +23,12 @@ struct QueryParameters: Sendable {
 
     /// Reads the named parameters, each at most once; throws a 422 naming every bad one.
     static func read(_ request: Request, _ names: [String]) throws -> KnownQuery {
-        let parameters = QueryParameters(request.uri)
+        try read(query: request.uri.query, names)
+    }
+
+    /// `query` as sent, without the `?`.
+    static func read(query: String?, _ names: [String]) throws -> KnownQuery {
+        let parameters = QueryParameters(query: query)
         var validator = Validator()
         var values: [String: String] = [:]
         for name in names {

@@ -23,6 +23,7 @@ public final class AppMetrics: Sendable {
     private let requests = Mutex<[RequestKey: RequestMetrics]>([:])
     private let bcryptHashes: CoreMetrics.Counter
     private let bcryptVerifications: CoreMetrics.Counter
+    private let fastPathResponses: CoreMetrics.Counter
     private let poolInUse: CoreMetrics.Gauge
     private let poolWaiting: CoreMetrics.Gauge
     private let inUse = Atomic<Int>(0)
@@ -38,6 +39,7 @@ public final class AppMetrics: Sendable {
         self.factory = factory
         bcryptHashes = CoreMetrics.Counter(label: "opencourse_bcrypt_operations_total", dimensions: [("operation", "hash")], factory: factory)
         bcryptVerifications = CoreMetrics.Counter(label: "opencourse_bcrypt_operations_total", dimensions: [("operation", "verify")], factory: factory)
+        fastPathResponses = CoreMetrics.Counter(label: "opencourse_http_fast_path_responses_total", factory: factory)
         poolInUse = CoreMetrics.Gauge(label: "opencourse_db_pool_connections_in_use", factory: factory)
         poolWaiting = CoreMetrics.Gauge(label: "opencourse_db_pool_requests_waiting", factory: factory)
         poolInUse.record(0)
@@ -59,6 +61,11 @@ public final class AppMetrics: Sendable {
         }
         metrics.count.increment()
         metrics.duration.record(duration: duration)
+    }
+
+    /// Of the requests `recordRequest` counts, one answered by `FastPathResponder`.
+    func recordFastPathResponse() {
+        fastPathResponses.increment()
     }
 
     func recordBcrypt(hash: Bool) {

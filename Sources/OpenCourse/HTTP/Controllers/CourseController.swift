@@ -20,22 +20,13 @@ struct CourseController {
 
     /// Queries: one keyset SELECT on a cache miss, none on a hit.
     @Sendable func list(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let parameters = try QueryParameters.read(request, ["limit", "cursor", "q", "createdBy"])
-        let query = CatalogQuery(
-            page: ListQuery(parameters),
-            q: parameters["q"],
-            createdBy: parameters["createdBy"]
-        )
-        let catalogRequest = try courses.catalogRequest(query)
-        // Everything the cached representation depends on: the path and the known parameters as
-        // sent (absent apart from empty), which the Link header repeats.
         let path = request.uri.path
-        let key = ([path] + parameters.names.map { parameters[$0].map { "=" + $0 } ?? "-" }).joined(separator: "&")
+        let page = try catalogPage(path: path, query: request.uri.query)
         let courses = self.courses
-        return try await catalog.respond(to: request, key: .page(key)) {
-            let page = try await courses.list(catalogRequest)
+        return try await catalog.respond(to: request, key: page.key) {
+            let found = try await courses.list(page.request)
             return try CatalogResponses.representation(
-                of: PagedResponse.body(page, CourseRepresentation.init), link: PagedResponse.link(page, path: path, query: parameters)
+                of: PagedResponse.body(found, CourseRepresentation.init), link: PagedResponse.link(found, path: path, query: page.parameters)
             )
         }
     }
@@ -69,6 +60,47 @@ struct CourseController {
         try await courses.delete(by: try context.requireIdentity(), id: try context.courseID())
         return Response(status: .noContent)
     }
+}
+
+extension CourseController {
+    /// A catalog page as asked for: validated, with its cache key.
+    struct CatalogPage {
+        let request: CatalogRequest
+        let parameters: KnownQuery
+        let key: CatalogCache.Key
+    }
+
+    /// `query` as sent, without the `?`.
+    func catalogPage(path: String, query: String?) throws -> CatalogPage {
+        let parameters = try QueryParameters.read(query: query, ["limit", "cursor", "q", "createdBy"])
+        let request = try courses.catalogRequest(CatalogQuery(
+            page: ListQuery(parameters),
+            q: parameters["q"],
+            createdBy: parameters["createdBy"]
+        ))
+        // Everything the cached representation depends on: the path and the known parameters as
+        // sent (absent apart from empty), which the Link header repeats.
+        let key = ([path] + parameters.names.map { parameters[$0].map { "=" + $0 } ?? "-" }).joined(separator: "&")
+        return CatalogPage(request: request, parameters: parameters, key: .page(key))
+    }
+
+    /// What the cache holds for a catalog page or a course, if anything; nil for a request that
+    /// is not valid (the handlers above answer those).
+    func cached(path: String, query: String?) -> CachedRepresentation? {
+        guard let cache = catalog.cache else { return nil }
+        if path == Self.catalogPath {
+            return (try? catalogPage(path: path, query: query)).flatMap { cache.cached($0.key) }
+        }
+        guard path.hasPrefix(Self.coursePathPrefix), let id = UUID(apiString: path.dropFirst(Self.coursePathPrefix.count)) else {
+            return nil
+        }
+        return cache.cached(.course(id))
+    }
+
+    static let catalogPath = "/api/v1/courses"
+    /// The route's name in metrics and logs.
+    static let courseRoute = "/api/v1/courses/{id}"
+    static let coursePathPrefix = catalogPath + "/"
 }
 
 extension AppRequestContext {

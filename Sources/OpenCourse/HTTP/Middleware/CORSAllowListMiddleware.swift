@@ -28,11 +28,16 @@ struct CORSAllowListMiddleware: RouterMiddleware {
             return response
         }
         var response = try await next(request, context)
-        response.headers.append(Self.varyOrigin)
-        if allowed, let origin {
-            response.headers[.accessControlAllowOrigin] = origin
-            response.headers[.accessControlExposeHeaders] = Self.exposedHeaders
-        }
+        apply(to: &response.headers, origin: origin)
         return response
+    }
+
+    /// What every response but a preflight gets.
+    func apply(to headers: inout HTTPFields, origin: String?) {
+        headers.append(Self.varyOrigin)
+        if let origin, allowedOrigins.contains(origin) {
+            headers[.accessControlAllowOrigin] = origin
+            headers[.accessControlExposeHeaders] = Self.exposedHeaders
+        }
     }
 }

@@ -1,3 +1,4 @@
+import HTTPTypes
 import Hummingbird
 
 /// The per-client token bucket for every route except health, readiness and metrics (which load
@@ -7,8 +8,7 @@ struct ClientRateLimitMiddleware: RouterMiddleware {
     let limiter: TokenBucketLimiter
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let path = request.uri.path
-        if path == "/health" || path == "/ready" || path == "/metrics" {
+        if Self.isExempt(path: request.uri.path) {
             return try await next(request, context)
         }
         let decision = limiter.take(for: context.clientLimitKey)
@@ -16,6 +16,10 @@ struct ClientRateLimitMiddleware: RouterMiddleware {
             throw AppError.rateLimited("Too many requests; slow down.", limit: limiter.burst, retryAfter: decision.retryAfter)
         }
         return try await next(request, context)
+    }
+
+    static func isExempt(path: String) -> Bool {
+        path == "/health" || path == "/ready" || path == "/metrics"
     }
 }
 
@@ -32,11 +36,10 @@ struct RequestLimitsMiddleware: RouterMiddleware {
     let maxBodyBytes: Int
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        if request.uri.description.utf8.count > Self.maxTargetBytes {
+        if Self.isTooLong(target: request.uri.description) {
             throw HTTPError(.uriTooLong, message: "The request target is longer than \(Self.maxTargetBytes) bytes.")
         }
-        if request.headers.count > Self.maxHeaderFields
-            || request.headers.reduce(0, { $0 + $1.name.rawName.utf8.count + $1.value.utf8.count + 4 }) > Self.maxHeaderBytes {
+        if Self.areTooLarge(request.headers) {
             throw HTTPError(
                 .requestHeaderFieldsTooLarge,
                 message: "The header fields exceed \(Self.maxHeaderFields) fields or \(Self.maxHeaderBytes) bytes."
@@ -48,5 +51,14 @@ struct RequestLimitsMiddleware: RouterMiddleware {
         var context = context
         context.maxBodyBytes = maxBodyBytes
         return try await next(request, context)
+    }
+
+    static func isTooLong(target: String) -> Bool {
+        target.utf8.count > maxTargetBytes
+    }
+
+    static func areTooLarge(_ headers: HTTPFields) -> Bool {
+        headers.count > maxHeaderFields
+            || headers.reduce(0, { $0 + $1.name.rawName.utf8.count + $1.value.utf8.count + 4 }) > maxHeaderBytes
     }
 }

@@ -8,9 +8,13 @@ struct DefaultCacheControlMiddleware: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var response = try await next(request, context)
-        if response.headers[.cacheControl] == nil {
-            response.headers.append(Self.privateNoStore)
-        }
+        Self.apply(to: &response.headers)
         return response
+    }
+
+    static func apply(to headers: inout HTTPFields) {
+        if headers[.cacheControl] == nil {
+            headers.append(privateNoStore)
+        }
     }
 }

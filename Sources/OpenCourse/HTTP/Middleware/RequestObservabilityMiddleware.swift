@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import Logging
 import Synchronization
@@ -23,7 +24,7 @@ struct RequestObservabilityMiddleware: RouterMiddleware {
 
     private func observe(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let start = ContinuousClock.now
-        let requestID = request.headers[.requestID].flatMap(Self.acceptable) ?? Self.generateID()
+        let requestID = Self.requestID(from: request.headers)
         var context = context
         context.logger[metadataKey: "hb.request.id"] = nil
         context.logger[metadataKey: "request_id"] = .string(requestID)
@@ -39,20 +40,35 @@ struct RequestObservabilityMiddleware: RouterMiddleware {
         }
         response.headers[.requestID] = requestID
 
-        let duration = ContinuousClock.now - start
-        let route = context.endpointPath ?? "unmatched"
-        metrics.recordRequest(route: route, method: request.method.rawValue, status: Int(response.status.code), duration: duration)
-        if context.logger.logLevel <= .info {
-            var fields: Logger.Metadata = [
-                "method": .string(request.method.rawValue), "route": .string(route),
-                "status": .stringConvertible(response.status.code),
-                "duration_ms": .string(LogLine.milliseconds(duration)),
-                "client": .string(context.clientAddress),
-            ]
-            if let userID = context.facts.userID { fields["user_id"] = .string(userID.apiString) }
-            context.logger.info("request", metadata: fields)
-        }
+        record(
+            method: request.method, route: context.endpointPath ?? "unmatched", status: response.status,
+            duration: ContinuousClock.now - start, client: context.clientAddress, userID: context.facts.userID,
+            logger: context.logger
+        )
         return response
+    }
+
+    /// The client's id when it is acceptable, else a new one.
+    static func requestID(from headers: HTTPFields) -> String {
+        headers[.requestID].flatMap(acceptable) ?? generateID()
+    }
+
+    /// The metrics and the access-log line of an answered request.
+    func record(
+        method: HTTPRequest.Method, route: String, status: HTTPResponse.Status, duration: Duration,
+        client: @autoclosure () -> String, userID: UUID?, logger: Logger
+    ) {
+        metrics.recordRequest(route: route, method: method.rawValue, status: Int(status.code), duration: duration)
+        if logger.logLevel <= .info {
+            var fields: Logger.Metadata = [
+                "method": .string(method.rawValue), "route": .string(route),
+                "status": .stringConvertible(status.code),
+                "duration_ms": .string(LogLine.milliseconds(duration)),
+                "client": .string(client()),
+            ]
+            if let userID { fields["user_id"] = .string(userID.apiString) }
+            logger.info("request", metadata: fields)
+        }
     }
 
     private static let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-".utf8)

@@ -24,7 +24,11 @@ struct SecurityHeadersMiddleware: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var response = try await next(request, context)
-        response.headers.append(contentsOf: fields)
+        apply(to: &response.headers)
         return response
+    }
+
+    func apply(to headers: inout HTTPFields) {
+        headers.append(contentsOf: fields)
     }
 }

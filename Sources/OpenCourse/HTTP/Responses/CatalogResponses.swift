@@ -29,13 +29,22 @@ struct CatalogResponses: Sendable {
 
     /// A public representation with its validator: 304 when `If-None-Match` matches, else the body.
     static func response(to request: Request, representation: CachedRepresentation, cacheControl: String) -> Response {
+        let answer = Self.answer(ifNoneMatch: request.headers[values: .ifNoneMatch], representation: representation, cacheControl: cacheControl)
+        guard let body = answer.body else { return Response(status: answer.status, headers: answer.headers) }
+        return Response(status: answer.status, headers: answer.headers, body: .init(byteBuffer: body))
+    }
+
+    /// The status, fields and body (none for 304) of the response above.
+    static func answer(
+        ifNoneMatch: [String], representation: CachedRepresentation, cacheControl: String
+    ) -> (status: HTTPResponse.Status, headers: HTTPFields, body: ByteBuffer?) {
         var headers: HTTPFields = [.eTag: representation.etag, .cacheControl: cacheControl]
         if let link = representation.link { headers[.link] = link }
-        if Self.matches(request.headers[values: .ifNoneMatch], representation.etag) {
-            return Response(status: .notModified, headers: headers)
+        if Self.matches(ifNoneMatch, representation.etag) {
+            return (.notModified, headers, nil)
         }
-        headers[.contentType] = "application/json; charset=utf-8"
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: representation.body))
+        headers[.contentType] = APIJSON.contentType
+        return (.ok, headers, representation.body)
     }
 
     /// Encodes a body once, for the cache.

@@ -1,0 +1,186 @@
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import Testing
+@testable import OpenCourse
+
+/// `FastPathResponder` answers `/health` and cached catalog reads in front of Hummingbird. Only a
+/// real socket reaches it (`.live`); `.router` tests see Hummingbird's path alone.
+@Suite("HTTP fast path")
+struct FastPathTests {
+    struct Probe: CustomStringConvertible {
+        var method: HTTPRequest.Method = .get
+        var path: String
+        var headers: HTTPFields = [:]
+        /// Whether the fast path should answer it once the cache holds what it reads.
+        var fast: Bool
+
+        var description: String { "\(method) \(path) \(headers)" }
+    }
+
+    /// Two instances on one database, one with the fast path and one without, get the same
+    /// requests twice (the first fills the cache); the second answers must be the same bytes
+    /// apart from `Date` and generated request ids, and the fast path must have given exactly
+    /// the answers it should.
+    @Test func answersAreHummingbirdsOwn() async throws {
+        var configuration = testConfiguration(try await TestDatabase.postgres.makeLocation())
+        configuration.corsAllowedOrigins = ["https://app.example.com"]
+        configuration.hstsEnabled = true
+        configuration.rateLimitRPS = 1000
+        configuration.rateLimitBurst = 1000
+        let fast = try await buildApplication(configuration, logger: testLogger)
+        configuration.httpFastPath = false
+        let plain = try await buildApplication(configuration, logger: testLogger)
+        try await fast.test(.live) { a in
+            try await plain.test(.live) { b in
+                let (owner, _) = try await a.register(role: "instructor")
+                let first = try await a.createCourse(token: owner, title: "Alpha course", description: "Café au lait")
+                _ = try await a.createCourse(token: owner, title: "Beta course")
+                let etag = try #require(try await a.call(.get, "/api/v1/courses/\(first)").headers[.eTag])
+                let course = "/api/v1/courses/\(first)"
+                let probes = [
+                    Probe(path: "/health", fast: true),
+                    Probe(path: "/health?probe=1", fast: true),
+                    Probe(path: "/health", headers: [.requestID: "req-1.a_b"], fast: true),
+                    Probe(path: "/health", headers: [.requestID: "not acceptable!"], fast: true),
+                    Probe(path: "/api/v1/courses", fast: true),
+                    Probe(path: "/api/v1/courses?limit=1", fast: true),
+                    Probe(path: "/api/v1/courses?limit=1&q=alpha&unknown=x", fast: true),
+                    Probe(path: "/api/v1/courses?q=caf%C3%A9+au", fast: true),
+                    Probe(path: course, fast: true),
+                    Probe(path: course.uppercased().replacingOccurrences(of: "/API/V1/COURSES/", with: "/api/v1/courses/"), fast: true),
+                    Probe(path: course + "?x=1", fast: true),
+                    Probe(path: course, headers: [.ifNoneMatch: etag], fast: true),
+                    Probe(path: course, headers: [.ifNoneMatch: "W/\(etag), \"other\""], fast: true),
+                    Probe(path: course, headers: [.ifNoneMatch: "\"other\""], fast: true),
+                    Probe(path: course, headers: [.origin: "https://app.example.com"], fast: true),
+                    Probe(path: course, headers: [.origin: "https://evil.example.com"], fast: true),
+                    Probe(path: course, headers: [.xForwardedFor: "203.0.113.9"], fast: true),
+                    Probe(method: .head, path: "/health", fast: false),
+                    Probe(method: .head, path: course, fast: false),
+                    Probe(path: "/ready", fast: false),
+                    Probe(path: "/api/v1/courses?limit=0", fast: false),
+                    Probe(path: "/api/v1/courses?limit=1&limit=2", fast: false),
+                    Probe(path: "/api/v1/courses?q=%ff", fast: false),
+                    Probe(path: "/api/v1/courses/", fast: false),
+                    Probe(path: "/api/v1/courses/not-a-uuid", fast: false),
+                    Probe(path: "/api/v1/courses/\(UUID().uuidString.lowercased())", fast: false),
+                    Probe(path: "/api/v1/courses/%61" + first.dropFirst(), fast: false),
+                    Probe(path: "/api/v1/users/me", fast: false),
+                ]
+                for probe in probes {
+                    let answers = try await [a, b].asyncMap { client in
+                        _ = try await client.call(probe.method, probe.path, headers: probe.headers)
+                        let before = try await Self.fastAnswers(client)
+                        let answer = try await client.call(probe.method, probe.path, headers: probe.headers)
+                        return (answer, try await Self.fastAnswers(client) - before)
+                    }
+                    let (fastAnswer, fastCount) = answers[0]
+                    let (plainAnswer, plainCount) = answers[1]
+                    #expect(fastCount == (probe.fast ? 1 : 0), "\(probe)")
+                    #expect(plainCount == 0, "\(probe)")
+                    #expect(fastAnswer.status == plainAnswer.status, "\(probe)")
+                    #expect(Self.comparable(fastAnswer, probe) == Self.comparable(plainAnswer, probe), "\(probe)")
+                    #expect(fastAnswer.body == plainAnswer.body, "\(probe)")
+                }
+            }
+        }
+    }
+
+    /// Hummingbird answers a connection's requests in order. A request that arrives while one
+    /// before it is still in Hummingbird's hands (a slow sign-in here) must not be answered first.
+    @Test(.timeLimit(.minutes(1)))
+    func pipelinedRequestsAreAnsweredInOrder() async throws {
+        try await withApp(.sqlite, framework: .live, configure: { $0.bcryptCost = 10 }) { client in
+            let port = try #require(client.port)
+            let (owner, _) = try await client.register("pipeline@example.com", role: "instructor")
+            let id = try await client.createCourse(token: owner)
+            #expect(try await client.call(.get, "/api/v1/courses/\(id)").status == .ok)
+            let before = try await Self.fastAnswers(client)
+
+            let login = #"{"email":"pipeline@example.com","password":"password123"}"#
+            let requests = [
+                "GET /health HTTP/1.1\r\nHost: x\r\nX-Request-Id: r1\r\n\r\n",
+                "GET /api/v1/courses/\(id) HTTP/1.1\r\nHost: x\r\nX-Request-Id: r2\r\n\r\n",
+                "POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\nX-Request-Id: r3\r\nContent-Type: application/json\r\n"
+                    + "Content-Length: \(login.utf8.count)\r\n\r\n\(login)",
+                "GET /health HTTP/1.1\r\nHost: x\r\nX-Request-Id: r4\r\n\r\n",
+                "GET /api/v1/courses/\(id) HTTP/1.1\r\nHost: x\r\nX-Request-Id: r5\r\n\r\n",
+                "GET /health HTTP/1.1\r\nHost: x\r\nX-Request-Id: r6\r\nConnection: close\r\n\r\n",
+            ]
+            let answer = try await RawHTTP.exchange(Data(requests.joined().utf8), port: port)
+            let statuses = answer.components(separatedBy: "HTTP/1.1 ").dropFirst().map { $0.components(separatedBy: "\r\n")[0] }
+            #expect(statuses == Array(repeating: "200 OK", count: 6), "\(answer)")
+            let order = (1...6).map { answer.range(of: "X-Request-Id: r\($0)\r\n")?.lowerBound }
+            #expect(order.allSatisfy { $0 != nil }, "\(answer)")
+            #expect(order.compactMap { $0 } == order.compactMap { $0 }.sorted(), "\(answer)")
+            // r1 and r2 at least; r4 and r5 came in while the sign-in was running.
+            #expect(try await Self.fastAnswers(client) - before >= 2)
+        }
+    }
+
+    /// Fast answers take from the client's token bucket; once it is empty Hummingbird answers
+    /// 429 as it would anyway. `/health` stays exempt.
+    @Test func rateLimitsCountFastAnswers() async throws {
+        try await withApp(.sqlite, framework: .live, configure: {
+            $0.rateLimitRPS = 0.01
+            $0.rateLimitBurst = 5
+        }) { client in
+            let (owner, _) = try await client.register(role: "instructor")
+            let id = try await client.createCourse(token: owner)
+            let before = try await Self.fastAnswers(client)
+            var statuses: [HTTPResponse.Status] = []
+            for _ in 0..<5 {
+                statuses.append(try await client.call(.get, "/api/v1/courses/\(id)").status)
+            }
+            #expect(statuses == [.ok, .ok, .ok, .tooManyRequests, .tooManyRequests])
+            #expect(try await Self.fastAnswers(client) - before == 2)
+            #expect(try await client.call(.get, "/health").status == .ok)
+            #expect(try await Self.fastAnswers(client) - before == 3)
+        }
+    }
+
+    /// A change reaches the fast path's answers at once: it reads the same cache.
+    @Test func aChangeIsServedAtOnce() async throws {
+        try await withApp(.sqlite, framework: .live) { client in
+            let (owner, _) = try await client.register(role: "instructor")
+            let id = try await client.createCourse(token: owner, title: "Old title")
+            for _ in 0..<2 {
+                #expect(try await client.call(.get, "/api/v1/courses/\(id)").string("title") == "Old title")
+                #expect(try await client.call(.get, "/api/v1/courses").items.first?["title"] as? String == "Old title")
+            }
+            #expect(try await client.call(.put, "/api/v1/courses/\(id)", json: ["title": "New title"], token: owner).status == .ok)
+            for _ in 0..<2 {
+                #expect(try await client.call(.get, "/api/v1/courses/\(id)").string("title") == "New title")
+                #expect(try await client.call(.get, "/api/v1/courses").items.first?["title"] as? String == "New title")
+            }
+        }
+    }
+
+    /// What the fast path has answered so far, from `/metrics` (which it never answers).
+    static func fastAnswers(_ client: some TestClientProtocol) async throws -> Int {
+        let text = String(decoding: try await client.call(.get, "/metrics").body, as: UTF8.self)
+        let line = text.split(separator: "\n").first { $0.hasPrefix("opencourse_http_fast_path_responses_total ") }
+        return try #require(line.flatMap { $0.split(separator: " ").last.flatMap { Int($0) } })
+    }
+
+    /// The fields in order, with the values that differ between any two answers replaced.
+    static func comparable(_ response: APIResponse, _ probe: Probe) -> [String] {
+        response.headers.map { field in
+            switch field.name {
+            case .date: return "Date: (present)"
+            case .requestID where probe.headers[.requestID].flatMap(RequestObservabilityMiddleware.acceptable) == nil:
+                return "X-Request-Id: (generated)"
+            default: return "\(field.name): \(field.value)"
+            }
+        }
+    }
+}
+
+extension Array {
+    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var results: [T] = []
+        for element in self { results.append(try await transform(element)) }
+        return results
+    }
+}
