@@ -28,15 +28,19 @@ struct FastPathTests {
         configuration.hstsEnabled = true
         configuration.rateLimitRPS = 1000
         configuration.rateLimitBurst = 1000
-        let fast = try await buildApplication(configuration, logger: testLogger)
+        configuration.logLevel = .info
+        let (fastLog, plainLog) = (LogCapture(), LogCapture())
+        let fast = try await buildApplication(configuration, logger: fastLog.logger())
         configuration.httpFastPath = false
-        let plain = try await buildApplication(configuration, logger: testLogger)
+        let plain = try await buildApplication(configuration, logger: plainLog.logger())
         try await fast.test(.live) { a in
             try await plain.test(.live) { b in
                 let (owner, _) = try await a.register(role: "instructor")
                 let first = try await a.createCourse(token: owner, title: "Alpha course", description: "Café au lait")
                 _ = try await a.createCourse(token: owner, title: "Beta course")
-                let etag = try #require(try await a.call(.get, "/api/v1/courses/\(first)").headers[.eTag])
+                // Both fill their caches alike; only the writes above went through `a` alone.
+                let etags = try await [a, b].asyncMap { try await $0.call(.get, "/api/v1/courses/\(first)").headers[.eTag] }
+                let etag = try #require(etags[0])
                 let course = "/api/v1/courses/\(first)"
                 let probes = [
                     Probe(path: "/health", fast: true),
@@ -83,6 +87,47 @@ struct FastPathTests {
                     #expect(Self.comparable(fastAnswer, probe) == Self.comparable(plainAnswer, probe), "\(probe)")
                     #expect(fastAnswer.body == plainAnswer.body, "\(probe)")
                 }
+
+                // Requests no client library sends, each on a connection of its own, then
+                // `/metrics` on the same connection to end it.
+                let tooManyFields = (0..<101).map { "X-Field-\($0): x\r\n" }.joined()
+                let raw: [(request: String, fast: Bool)] = [
+                    ("GET http://localhost/health HTTP/1.1\r\nHost: localhost\r\n\r\n", true),
+                    ("GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", false),
+                    ("GET /health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", false),
+                    ("GET /health/ HTTP/1.1\r\nHost: x\r\n\r\n", false),
+                    ("GET //health HTTP/1.1\r\nHost: x\r\n\r\n", false),
+                    ("GET \(course)/ HTTP/1.1\r\nHost: x\r\n\r\n", false),
+                    ("GET /health?\(String(repeating: "a", count: 8200)) HTTP/1.1\r\nHost: x\r\n\r\n", false),
+                    ("GET /health HTTP/1.1\r\nHost: x\r\n\(tooManyFields)\r\n", false),
+                    ("GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", false),
+                ]
+                let end = "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                for (request, expectFast) in raw {
+                    let answers = try await [a, b].asyncMap { client in
+                        let before = try await Self.fastAnswers(client)
+                        let text = try await RawHTTP.exchange(Data((request + end).utf8), port: try #require(client.port))
+                        return (Self.firstResponse(text), try await Self.fastAnswers(client) - before)
+                    }
+                    let probe = String(request.prefix(60))
+                    #expect(answers[0].1 == (expectFast ? 1 : 0), "\(probe)")
+                    #expect(answers[1].1 == 0, "\(probe)")
+                    #expect(!answers[0].0.isEmpty && answers[0].0 == answers[1].0, "\(probe)")
+                }
+
+                // The same metrics and access-log lines for the reads (the writes went to `a`).
+                let metrics = try await [a, b].asyncMap { client in
+                    String(decoding: try await client.call(.get, "/metrics").body, as: UTF8.self)
+                        .split(separator: "\n").filter { $0.hasPrefix("http_requests_total{") && !$0.contains("method=\"POST\"") }.sorted()
+                }
+                #expect(!metrics[0].isEmpty && metrics[0] == metrics[1], "\(metrics[0]) against \(metrics[1])")
+                let logs = [fastLog, plainLog].map { log in
+                    log.objects(message: "request").filter { $0["method"] != "POST" }.map { line in
+                        line.filter { !["ts", "duration_ms", "request_id"].contains($0.key) }
+                    }
+                }
+                #expect(logs[0].count > 40 && logs[0] == logs[1], "\(logs[0].count) against \(logs[1].count) lines")
+                #expect(fastLog.objects(message: "request").allSatisfy { $0["request_id"]?.isEmpty == false })
             }
         }
     }
@@ -145,16 +190,26 @@ struct FastPathTests {
         try await withApp(.sqlite, framework: .live) { client in
             let (owner, _) = try await client.register(role: "instructor")
             let id = try await client.createCourse(token: owner, title: "Old title")
+            let start = try await Self.fastAnswers(client)
             for _ in 0..<2 {
                 #expect(try await client.call(.get, "/api/v1/courses/\(id)").string("title") == "Old title")
                 #expect(try await client.call(.get, "/api/v1/courses").items.first?["title"] as? String == "Old title")
             }
+            // The first reads filled the cache, the second were answered from it on the fast path.
+            let beforeChange = try await Self.fastAnswers(client)
+            #expect(beforeChange - start == 2)
             #expect(try await client.call(.put, "/api/v1/courses/\(id)", json: ["title": "New title"], token: owner).status == .ok)
             for _ in 0..<2 {
                 #expect(try await client.call(.get, "/api/v1/courses/\(id)").string("title") == "New title")
                 #expect(try await client.call(.get, "/api/v1/courses").items.first?["title"] as? String == "New title")
             }
+            #expect(try await Self.fastAnswers(client) - beforeChange == 2)
         }
+    }
+
+    @Test func dateFieldIsRFC9110() {
+        #expect(HTTPDate.format(784_111_777) == "Sun, 06 Nov 1994 08:49:37 GMT")
+        #expect(HTTPDate.format(1_795_741_200) == "Fri, 27 Nov 2026 01:00:00 GMT")
     }
 
     /// What the fast path has answered so far, from `/metrics` (which it never answers).
@@ -162,6 +217,17 @@ struct FastPathTests {
         let text = String(decoding: try await client.call(.get, "/metrics").body, as: UTF8.self)
         let line = text.split(separator: "\n").first { $0.hasPrefix("opencourse_http_fast_path_responses_total ") }
         return try #require(line.flatMap { $0.split(separator: " ").last.flatMap { Int($0) } })
+    }
+
+    /// The status line, fields and body of the first response in `text`, with the values that
+    /// differ between any two answers (`Date`, a generated request id) replaced.
+    static func firstResponse(_ text: String) -> [String] {
+        guard let headEnd = text.range(of: "\r\n\r\n") else { return [] }
+        let lines = text[..<headEnd.lowerBound].components(separatedBy: "\r\n").map { line in
+            line.hasPrefix("Date: ") ? "Date: (present)" : line.hasPrefix("X-Request-Id: ") ? "X-Request-Id: (generated)" : line
+        }
+        let length = lines.first { $0.hasPrefix("Content-Length: ") }.flatMap { Int($0.dropFirst(16)) } ?? 0
+        return lines + [String(text[headEnd.upperBound...].utf8.prefix(length)) ?? ""]
     }
 
     /// The fields in order, with the values that differ between any two answers replaced.

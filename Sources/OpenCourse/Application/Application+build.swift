@@ -166,6 +166,8 @@ func buildRoutes(
     let cors = CORSAllowListMiddleware(allowedOrigins: Set(configuration.corsAllowedOrigins))
     let limiter = configuration.rateLimitRPS > 0
         ? TokenBucketLimiter(rate: configuration.rateLimitRPS, burst: configuration.rateLimitBurst) : nil
+    // `FastPathResponder` applies the same layers' fields in the same order: a layer added here
+    // must be applied there too, or the routes it answers left to Hummingbird.
     router.add(middleware: observability)
     router.add(middleware: security)
     router.add(middleware: cors)

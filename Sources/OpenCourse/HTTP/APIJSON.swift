@@ -22,9 +22,9 @@ public enum APIJSON {
         }
     }
 
-    /// A 200 with a JSON body already encoded (once, for a constant answer).
     static let contentType = "application/json; charset=utf-8"
 
+    /// A 200 with a JSON body already encoded (once, for a constant answer).
     static func response(_ body: ByteBuffer) -> Response {
         Response(status: .ok, headers: [.contentType: contentType], body: .init(byteBuffer: body))
     }

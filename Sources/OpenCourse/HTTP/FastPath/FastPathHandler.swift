@@ -55,15 +55,27 @@ final class FastPathHandler: ChannelDuplexHandler {
 
     func channelReadComplete(context: ChannelHandlerContext) {
         // One flush for all the answers of one read, as pipelined requests arrive together.
+        flushIfNeeded(context)
+        context.fireChannelReadComplete()
+    }
+
+    /// The HTTP decoder may still deliver a request when the input closes, outside a read cycle.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        flushIfNeeded(context)
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        // Never below 0: Hummingbird also ends the 400 it sends for a request NIO could not
+        // parse, which never came through here (the connection closes after it).
+        if case .end = unwrapOutboundIn(data) { passedOn = max(0, passedOn - 1) }
+        context.write(data, promise: promise)
+    }
+
+    private func flushIfNeeded(_ context: ChannelHandlerContext) {
         if needsFlush {
             needsFlush = false
             context.flush()
         }
-        context.fireChannelReadComplete()
-    }
-
-    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if case .end = unwrapOutboundIn(data) { passedOn -= 1 }
-        context.write(data, promise: promise)
     }
 }

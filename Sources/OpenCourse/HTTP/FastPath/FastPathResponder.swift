@@ -33,12 +33,12 @@ struct FastPathResponder: Sendable {
               fields[.contentLength] == nil, fields[.transferEncoding] == nil, !Self.closesConnection(request),
               !RequestLimitsMiddleware.isTooLong(target: target), !RequestLimitsMiddleware.areTooLarge(fields)
         else { return nil }
-        // Hummingbird's router matches decoded paths; these never need decoding.
+        // Only exact paths: Hummingbird's router also takes `/health/` and `//health` (it skips
+        // empty segments), which are left to it.
         guard !target.utf8.contains(UInt8(ascii: "#")) else { return nil }
         let mark = target.utf8.firstIndex(of: UInt8(ascii: "?"))
         let path = target[..<(mark ?? target.endIndex)]
-        let query = mark.map { String(target[target.index(after: $0)...]) }
-        guard !path.utf8.contains(UInt8(ascii: "%")) else { return nil }
+        let query = mark.map { String(target[target.utf8.index(after: $0)...]) }
 
         let route: String
         var status = HTTPResponse.Status.ok
@@ -51,11 +51,6 @@ struct FastPathResponder: Sendable {
             body = HealthController.okBody
         } else if let representation = courses.cached(path: String(path), query: query) {
             route = path == CourseController.catalogPath ? CourseController.catalogPath : CourseController.courseRoute
-            if let limiter {
-                let address = resolveClient(request, peer: peer)
-                guard limiter.take(for: IPAddress.limitKey(of: address)).allowed else { return nil }
-                client = address
-            }
             let catalog = CatalogResponses.answer(
                 ifNoneMatch: fields[values: .ifNoneMatch], representation: representation, cacheControl: courses.catalog.cacheControl
             )
@@ -63,14 +58,22 @@ struct FastPathResponder: Sendable {
         } else {
             return nil
         }
+        // Taken only for an answer given here: Hummingbird takes its own for what it answers.
+        if let limiter, !ClientRateLimitMiddleware.isExempt(path: path) {
+            let address = resolveClient(request, peer: peer)
+            guard limiter.take(for: IPAddress.limitKey(of: address)).allowed else { return nil }
+            client = address
+        }
+        // As Hummingbird's `Response` sets it.
         if let body { headers[.contentLength] = String(body.readableBytes) }
 
-        // The middleware's order, innermost first.
+        // The middleware's order, innermost first (`buildRoutes` adds them outermost first).
         DefaultCacheControlMiddleware.apply(to: &headers)
         cors.apply(to: &headers, origin: fields[.origin])
         security.apply(to: &headers)
         let requestID = RequestObservabilityMiddleware.requestID(from: fields)
         headers[.requestID] = requestID
+        // As Hummingbird's `Application` sets it, after the middleware.
         headers[.date] = HTTPDate.now
 
         var logger = logger

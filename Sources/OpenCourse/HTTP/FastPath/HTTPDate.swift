@@ -1,7 +1,8 @@
 import Foundation
 import Synchronization
 
-/// The `Date` field (RFC 9110 5.6.7), formatted at most once a second like Hummingbird's own.
+/// The `Date` field (RFC 9110 5.6.7), formatted at most once a second. (Hummingbird's own is
+/// renewed by a timer every second, so the two may differ by up to a second.)
 enum HTTPDate {
     private static let current = Mutex<(second: Int, text: String)>((-1, ""))
     private static let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]

@@ -18,7 +18,7 @@ struct ClientRateLimitMiddleware: RouterMiddleware {
         return try await next(request, context)
     }
 
-    static func isExempt(path: String) -> Bool {
+    static func isExempt(path: some StringProtocol) -> Bool {
         path == "/health" || path == "/ready" || path == "/metrics"
     }
 }
