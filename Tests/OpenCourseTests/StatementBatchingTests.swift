@@ -349,7 +349,9 @@ struct StatementBatcherTests {
     /// that request gets the timeout: one that came later still has its time, and the lane leases
     /// again for it.
     @Test func aLeaseThatTimesOutFailsOnlyTheRequestsWhoseTimeRanOut() async throws {
-        let batcher = StatementBatcher(maxLanes: 1, maxBatch: 8, batchesPerLease: 8, lingerSeconds: 0, timeoutSeconds: 3)
+        // 9 s, not less: beside two busy loops (half speed) one of these requests ran out of a
+        // 3 s budget, with wake-ups late by seconds.
+        let batcher = StatementBatcher(maxLanes: 1, maxBatch: 8, batchesPerLease: 8, lingerSeconds: 0, timeoutSeconds: 9)
         let calls = Calls()
         let leases = Atomic<Int>(0)
         let execute = Self.recording(calls, holding: "busy", until: 2, on: batcher)
@@ -363,8 +365,8 @@ struct StatementBatcherTests {
         try await Self.untilCalled(1, calls)
         let early = Task { try await batcher.run([.text("early")], lease: lease) }
         try await Self.untilWaiting(1, on: batcher)
-        // 2 s later: "early" has 1 s left, "late" all of its 3.
-        try await Task.sleep(for: .seconds(2))
+        // 6 s later: "early" has 3 s left, "late" all of its 9.
+        try await Task.sleep(for: .seconds(6))
         let late = try await batcher.run([.text("late")], lease: lease)
         #expect(late.isEmpty)
         await #expect(throws: DatabaseTimeoutError.self) { _ = try await early.value }
