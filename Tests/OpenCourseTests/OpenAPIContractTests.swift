@@ -26,7 +26,7 @@ import Testing
             let dependencies = await Dependencies(
                 configuration, database: backend, metrics: AppMetrics(), readiness: Readiness(), attemptStore: nil, logger: testLogger
             )
-            return Set(try buildRouter(configuration, dependencies).routes.map { "\($0.method.rawValue) \($0.path)" })
+            return Set(try buildRoutes(configuration, dependencies, logger: testLogger).router.routes.map { "\($0.method.rawValue) \($0.path)" })
         }
 
         #expect(routed.count >= 18, "the router lists its routes: \(routed.sorted())")

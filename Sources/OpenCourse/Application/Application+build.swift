@@ -140,10 +140,6 @@ struct Dependencies: Sendable {
     }
 }
 
-func buildRouter(_ configuration: AppConfiguration, _ dependencies: Dependencies) throws -> Router<AppRequestContext> {
-    try buildRoutes(configuration, dependencies, logger: Logger(label: "opencourse")).router
-}
-
 /// The router, and the fast path that answers some of its routes from the same parts.
 func buildRoutes(
     _ configuration: AppConfiguration, _ dependencies: Dependencies, logger: Logger
