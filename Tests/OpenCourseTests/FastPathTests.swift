@@ -212,6 +212,29 @@ struct FastPathTests {
         #expect(HTTPDate.format(1_795_741_200) == "Fri, 27 Nov 2026 01:00:00 GMT")
     }
 
+    /// Each thread keeps its own copy: on every thread it is the current second's, and it moves on.
+    @Test func dateFieldIsCurrentOnEveryThread() async throws {
+        @Sendable func sample() -> (before: String, value: String, after: String) {
+            let before = HTTPDate.format(time(nil))
+            let value = HTTPDate.now
+            return (before, value, HTTPDate.format(time(nil)))
+        }
+        let samples = await withTaskGroup { group in
+            for _ in 0..<8 {
+                group.addTask { await Task.detached { sample() }.value }
+            }
+            return await group.reduce(into: [sample()]) { $0.append($1) }
+        }
+        for (before, value, after) in samples {
+            #expect(value == before || value == after)
+        }
+        let first = HTTPDate.now
+        try await Task.sleep(for: .milliseconds(1100))
+        let later = sample()
+        #expect(later.value != first)
+        #expect(later.value == later.before || later.value == later.after)
+    }
+
     /// What the fast path has answered so far, from `/metrics` (which it never answers).
     static func fastAnswers(_ client: some TestClientProtocol) async throws -> Int {
         let text = String(decoding: try await client.call(.get, "/metrics").body, as: UTF8.self)

@@ -1,10 +1,22 @@
 import Foundation
-import Synchronization
+import NIOPosix
 
-/// The `Date` field (RFC 9110 5.6.7), formatted at most once a second. (Hummingbird's own is
-/// renewed by a timer every second, so the two may differ by up to a second.)
+/// The `Date` field (RFC 9110 5.6.7), formatted at most once a second on each thread. (Hummingbird's
+/// own is renewed by a timer every second, so the two may differ by up to a second.) Kept per thread
+/// rather than behind one lock: every fast answer on every event loop reads it, and a lock holder
+/// preempted by another process (wrk, PostgreSQL) stalled the other loops in futex waits.
 enum HTTPDate {
-    private static let current = Mutex<(second: Int, text: String)>((-1, ""))
+    private final class Stamp: Sendable {
+        let second: Int
+        let text: String
+
+        init(second: Int, text: String) {
+            self.second = second
+            self.text = text
+        }
+    }
+
+    private static let stamp = ThreadSpecificVariable<Stamp>()
     private static let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
     private static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
@@ -12,12 +24,12 @@ enum HTTPDate {
         var time = time_t(0)
         Foundation.time(&time)
         let second = Int(time)
-        return current.withLock { current in
-            if current.second != second {
-                current = (second, format(time))
-            }
+        if let current = stamp.currentValue, current.second == second {
             return current.text
         }
+        let fresh = Stamp(second: second, text: format(time))
+        stamp.currentValue = fresh
+        return fresh.text
     }
 
     static func format(_ time: time_t) -> String {
