@@ -3,8 +3,9 @@ import NIOPosix
 
 /// The `Date` field (RFC 9110 5.6.7), formatted at most once a second on each thread. (Hummingbird's
 /// own is renewed by a timer every second, so the two may differ by up to a second.) Kept per thread
-/// rather than behind one lock: every fast answer on every event loop reads it, and a lock holder
-/// preempted by another process (wrk, PostgreSQL) stalled the other loops in futex waits.
+/// rather than behind one lock that every fast answer on every loop takes: with more runnable
+/// threads than cores, a holder preempted inside the lock sent the other loops into futex waits
+/// (BENCHMARKS.md, "Event loops, locks and wrk's share").
 enum HTTPDate {
     private final class Stamp: Sendable {
         let second: Int
