@@ -22,6 +22,7 @@ import io
 import json
 import os
 import random
+import select
 import socket
 import sys
 import threading
@@ -148,8 +149,21 @@ class Client:
             self.conn.close()
             self.conn = None
 
+    def connection(self) -> http.client.HTTPConnection:
+        """The keep-alive connection, opened when needed, and reopened when the server closed it
+        while it was idle (its idle timeout), as browsers and urllib3 check before reusing one:
+        a request written to a connection the server has already closed fails unanswered
+        although the server never received it."""
+        if self.conn is not None and self.conn.sock is not None:
+            readable, _, _ = select.select([self.conn.sock], [], [], 0)
+            if readable:  # end of stream, or bytes nobody asked for: not reusable
+                self.close()
+        if self.conn is None:
+            self.conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+        return self.conn
+
     def send_request(self, method: str, path: str, body: dict | None, token: str | None) -> None:
-        """Sends one JSON request on the keep-alive connection, opening it when needed."""
+        """Sends one JSON request on the keep-alive connection."""
         headers = {"Accept": "application/json"}
         data = None
         if body is not None:
@@ -157,9 +171,7 @@ class Client:
             headers["Content-Type"] = "application/json"
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
-        if self.conn is None:
-            self.conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
-        self.conn.request(method, path, body=data, headers=headers)
+        self.connection().request(method, path, body=data, headers=headers)
 
     def call(self, method: str, path: str, expect: tuple[int, ...], body: dict | None = None,
              token: str | None = None) -> tuple[int, dict | None]:

@@ -112,9 +112,7 @@ class SoakClient(RawClient):
         headers = {"Accept": "application/json", "Content-Type": body.content_type}
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
-        if self.conn is None:
-            self.conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
-        self.conn.request(method, path, body=body.data, headers=headers)
+        self.connection().request(method, path, body=body.data, headers=headers)
 
 
 # --- what the clients know -------------------------------------------------------------------
