@@ -44,7 +44,6 @@ from __future__ import annotations
 import argparse
 import bisect
 import collections
-import http.client
 import json
 import os
 import random
