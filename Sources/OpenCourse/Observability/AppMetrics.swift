@@ -23,6 +23,7 @@ public final class AppMetrics: Sendable {
     private let requests = Mutex<[RequestKey: RequestMetrics]>([:])
     private let bcryptHashes: CoreMetrics.Counter
     private let bcryptVerifications: CoreMetrics.Counter
+    private let bcryptPaired: CoreMetrics.Counter
     private let fastPathResponses: CoreMetrics.Counter
     private let poolInUse: CoreMetrics.Gauge
     private let poolWaiting: CoreMetrics.Gauge
@@ -39,6 +40,7 @@ public final class AppMetrics: Sendable {
         self.factory = factory
         bcryptHashes = CoreMetrics.Counter(label: "opencourse_bcrypt_operations_total", dimensions: [("operation", "hash")], factory: factory)
         bcryptVerifications = CoreMetrics.Counter(label: "opencourse_bcrypt_operations_total", dimensions: [("operation", "verify")], factory: factory)
+        bcryptPaired = CoreMetrics.Counter(label: "opencourse_bcrypt_paired_operations_total", factory: factory)
         fastPathResponses = CoreMetrics.Counter(label: "opencourse_http_fast_path_responses_total", factory: factory)
         poolInUse = CoreMetrics.Gauge(label: "opencourse_db_pool_connections_in_use", factory: factory)
         poolWaiting = CoreMetrics.Gauge(label: "opencourse_db_pool_requests_waiting", factory: factory)
@@ -70,6 +72,11 @@ public final class AppMetrics: Sendable {
 
     func recordBcrypt(hash: Bool) {
         (hash ? bcryptHashes : bcryptVerifications).increment()
+    }
+
+    /// Two of the operations above ran interleaved on one thread.
+    func recordBcryptPair() {
+        bcryptPaired.increment(by: 2)
     }
 
     /// Pool accounting around each leased PostgreSQL connection.
