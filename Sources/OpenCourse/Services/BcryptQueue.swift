@@ -6,12 +6,14 @@ import Synchronization
 struct BcryptInput: Sendable {
     let password: String
     let setting: String
-
     /// The setting's cost, to pair only inputs that run the same number of rounds.
-    var cost: Int? {
+    let cost: Int?
+
+    init(password: String, setting: String) {
+        self.password = password
+        self.setting = setting
         let digits = setting.utf8.dropFirst(4).prefix(2)
-        guard digits.count == 2, let cost = Int(String(decoding: digits, as: UTF8.self)) else { return nil }
-        return cost
+        self.cost = digits.count == 2 ? Int(String(decoding: digits, as: UTF8.self)) : nil
     }
 }
 
@@ -24,7 +26,7 @@ enum PairedBcrypt {
         var setting = [CChar](repeating: 0, count: Int(OC_BCRYPT_SETTINGSPACE))
         // `cost` comes from AppConfiguration, which keeps it within 4 to 31.
         precondition(oc_bcrypt_setting(Int32(cost), salt, &setting) == 0, "bcrypt cost \(cost) outside 4 to 31")
-        return setting.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        return string(setting[...])
     }
 
     /// The hashes of `first` and `second`, or nil for an input whose setting is malformed.
@@ -38,7 +40,7 @@ enum PairedBcrypt {
                 (second?.password ?? "").withCString { key1 in
                     (second?.setting ?? "").withCString { setting1 in
                         output.withUnsafeMutableBufferPointer { buffer in
-                            let out = buffer.baseAddress!
+                            guard let out = buffer.baseAddress else { return }
                             var jobs = [
                                 oc_bcrypt_job(key: key0, setting: setting0, hash: out, failed: 1),
                                 oc_bcrypt_job(key: key1, setting: setting1, hash: out + space, failed: 1),
@@ -50,13 +52,15 @@ enum PairedBcrypt {
                 }
             }
         }
-        return output.withUnsafeBufferPointer { buffer in
-            let out = buffer.baseAddress!
-            return (
-                failed.0 == 0 ? String(cString: out) : nil,
-                second != nil && failed.1 == 0 ? String(cString: out + space) : nil
-            )
-        }
+        return (
+            failed.0 == 0 ? string(output[..<space]) : nil,
+            second != nil && failed.1 == 0 ? string(output[space...]) : nil
+        )
+    }
+
+    /// The text of a NUL-terminated C string in `bytes`.
+    private static func string(_ bytes: ArraySlice<CChar>) -> String {
+        String(decoding: bytes.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// Whether a computed hash matches a stored one, in time that depends on their lengths only.
