@@ -26,7 +26,7 @@ typedef struct oc_bcrypt_job {
 /// thread in about 1.1 times the time of one; jobs of different costs run one after the other.
 void oc_bcrypt_run(oc_bcrypt_job *jobs, int count);
 
-/// Writes the setting for `cost` (4 to 31) and 16 random bytes into `setting`
+/// Writes the setting for `cost` (4 to 31) and the 16 salt bytes at `salt` into `setting`
 /// (OC_BCRYPT_SETTINGSPACE bytes). Returns -1 when the cost is out of range.
 int oc_bcrypt_setting(int cost, const uint8_t *salt, char *setting);
 

@@ -25,7 +25,8 @@ enum PairedBcrypt {
         let salt = (0..<Int(OC_BCRYPT_SALTBYTES)).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
         var setting = [CChar](repeating: 0, count: Int(OC_BCRYPT_SETTINGSPACE))
         // `cost` comes from AppConfiguration, which keeps it within 4 to 31.
-        precondition(oc_bcrypt_setting(Int32(cost), salt, &setting) == 0, "bcrypt cost \(cost) outside 4 to 31")
+        let status = oc_bcrypt_setting(Int32(cost), salt, &setting)
+        precondition(status == 0, "bcrypt cost \(cost) outside 4 to 31")
         return string(setting[...])
     }
 

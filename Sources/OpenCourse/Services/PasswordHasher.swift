@@ -21,9 +21,10 @@ public struct PasswordHasher: Sendable {
         self.pool = NIOThreadPool(numberOfThreads: max(1, threads))
         self.pool.start()
         self.queue = BcryptQueue(pool: pool, metrics: metrics)
-        let decoy = BcryptInput(password: UUIDString.random(), setting: PairedBcrypt.setting(cost: cost))
-        // A setting made just above always parses.
-        self.decoyHash = PairedBcrypt.hash(decoy).0 ?? decoy.setting
+        guard let decoy = PairedBcrypt.hash(BcryptInput(password: UUIDString.random(), setting: PairedBcrypt.setting(cost: cost))).0 else {
+            preconditionFailure("a setting made by PairedBcrypt.setting did not parse")
+        }
+        self.decoyHash = decoy
     }
 
     public func hash(_ password: String) async throws -> String {
