@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import HummingbirdTesting
+import NIOCore
 import Testing
 @testable import OpenCourse
 
@@ -92,7 +93,11 @@ struct FastPathTests {
                 // `/metrics` on the same connection to end it.
                 let tooManyFields = (0..<101).map { "X-Field-\($0): x\r\n" }.joined()
                 let raw: [(request: String, fast: Bool)] = [
-                    ("GET http://localhost/health HTTP/1.1\r\nHost: localhost\r\n\r\n", true),
+                    ("GET /health HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n", true),
+                    ("GET /health HTTP/1.1\r\nHost: x\r\nX-Request-Id: a\r\nx-request-id: b\r\n\r\n", true),
+                    ("GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\nConnection: close\r\n\r\n", true),
+                    ("GET http://localhost/health HTTP/1.1\r\nHost: localhost\r\n\r\n", false),
+                    ("GET /health HTTP/1.0\r\nHost: x\r\n\r\n", false),
                     ("GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", false),
                     ("GET /health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", false),
                     ("GET /health/ HTTP/1.1\r\nHost: x\r\n\r\n", false),
@@ -101,6 +106,7 @@ struct FastPathTests {
                     ("GET /health?\(String(repeating: "a", count: 8200)) HTTP/1.1\r\nHost: x\r\n\r\n", false),
                     ("GET /health HTTP/1.1\r\nHost: x\r\n\(tooManyFields)\r\n", false),
                     ("GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", false),
+                    ("GET /health HTTP/1.1\r\nHost: x\r\nconnection: close\r\n\r\n", false),
                 ]
                 let end = "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
                 for (request, expectFast) in raw {
@@ -161,6 +167,40 @@ struct FastPathTests {
             #expect(order.compactMap { $0 } == order.compactMap { $0 }.sorted(), "\(answer)")
             // r1 and r2 at least; r4 and r5 came in while the sign-in was running.
             #expect(try await Self.fastAnswers(client) - before >= 2)
+        }
+    }
+
+    /// Hummingbird's connection-state handler does not see the requests the fast path answers, so
+    /// the fast path keeps the idle timeout: a connection busy with its answers stays open past the
+    /// timeout, and closes once idle for it.
+    @Test(.timeLimit(.minutes(1)))
+    func busyConnectionsStayOpenAndIdleOnesClose() async throws {
+        try await withApp(.sqlite, framework: .live, configure: { $0.httpIdleTimeoutSeconds = 2 }) { client in
+            let port = try #require(client.port)
+            // Over sockets of their own: the test client's connection goes idle meanwhile.
+            let before = try await Self.fastAnswers(port: port)
+            let requests = 9
+            let (answers, openFor, closedAfterIdle) = try await RawHTTP.connect(port: port).executeThenClose { inbound, outbound in
+                var iterator = inbound.makeAsyncIterator()
+                var received = ""
+                let started = ContinuousClock.now
+                for sent in 1...requests {
+                    try await outbound.write(ByteBuffer(string: "GET /health HTTP/1.1\r\nHost: x\r\n\r\n"))
+                    while received.components(separatedBy: "HTTP/1.1 200 OK").count - 1 < sent {
+                        guard let chunk = try await iterator.next() else { break }
+                        received += String(buffer: chunk)
+                    }
+                    if sent < requests { try await Task.sleep(for: .milliseconds(500)) }
+                }
+                let openFor = ContinuousClock.now - started
+                let idleSince = ContinuousClock.now
+                while let chunk = try await iterator.next() { received += String(buffer: chunk) }
+                return (received.components(separatedBy: "HTTP/1.1 200 OK").count - 1, openFor, ContinuousClock.now - idleSince)
+            }
+            #expect(answers == requests)
+            #expect(openFor >= .seconds(4), "twice the idle timeout")
+            #expect(closedAfterIdle >= .seconds(1.5))
+            #expect(try await Self.fastAnswers(port: port) - before == requests)
         }
     }
 
@@ -240,6 +280,13 @@ struct FastPathTests {
         let text = String(decoding: try await client.call(.get, "/metrics").body, as: UTF8.self)
         let line = text.split(separator: "\n").first { $0.hasPrefix("opencourse_http_fast_path_responses_total ") }
         return try #require(line.flatMap { $0.split(separator: " ").last.flatMap { Int($0) } })
+    }
+
+    /// `fastAnswers`, asked on a connection of its own.
+    static func fastAnswers(port: Int) async throws -> Int {
+        let text = try await RawHTTP.exchange(Data("GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".utf8), port: port)
+        let line = text.split(separator: "\n").first { $0.hasPrefix("opencourse_http_fast_path_responses_total ") }
+        return try #require(line.flatMap { $0.split(separator: " ").last.flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) } })
     }
 
     /// The status line, fields and body of the first response in `text`, with the values that

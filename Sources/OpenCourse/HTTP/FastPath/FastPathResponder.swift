@@ -1,6 +1,8 @@
 import HTTPTypes
 import Logging
 import NIOCore
+import NIOHTTP1
+import NIOHTTPTypesHTTP1
 
 /// Answers the requests that need nothing but memory, `GET /health` and catalog reads the cache
 /// holds, on the connection's event loop: no task, router or middleware chain. Hummingbird's
@@ -8,10 +10,11 @@ import NIOCore
 /// 33–45 (BENCHMARKS.md, "The HTTP floor"), more than the whole answer to these. Anything else,
 /// and any request a middleware would refuse or treat specially, is left to Hummingbird, so every
 /// error still has one source. The fields come from the middleware's own functions, applied in
-/// the stack's order; a test compares the two paths' answers.
+/// the stack's order; a test compares the two paths' answers. It reads NIO's request head, before
+/// Hummingbird converts it, and reads it as that conversion would (see `Fields`).
 struct FastPathResponder: Sendable {
     struct Answer {
-        var head: HTTPResponse
+        var head: HTTPResponseHead
         var body: ByteBuffer?
     }
 
@@ -25,13 +28,15 @@ struct FastPathResponder: Sendable {
     static let healthPath = "/health"
 
     /// nil: Hummingbird answers.
-    func answer(_ request: HTTPRequest, peer: SocketAddress?) -> Answer? {
+    func answer(_ request: HTTPRequestHead, peer: SocketAddress?) -> Answer? {
         let start = ContinuousClock.now
-        let fields = request.headerFields
-        // A body, a connection to close or a limit to enforce are Hummingbird's to deal with.
-        guard request.method == .get, let target = request.path,
+        let fields = Fields(request.headers)
+        let target = request.uri
+        // A body, a connection to close or a limit to enforce are Hummingbird's to deal with; so
+        // are HTTP/1.0 (keep-alive differs) and targets not in origin form (`http://host/path`).
+        guard request.method == .GET, request.version == .http1_1, target.utf8.first == UInt8(ascii: "/"),
               fields[.contentLength] == nil, fields[.transferEncoding] == nil, !Self.closesConnection(request),
-              !RequestLimitsMiddleware.isTooLong(target: target), !RequestLimitsMiddleware.areTooLarge(fields)
+              !RequestLimitsMiddleware.isTooLong(target: target), !fields.mayBeTooLarge
         else { return nil }
         // Only exact paths: Hummingbird's router also takes `/health/` and `//health` (it skips
         // empty segments), which are left to it.
@@ -60,7 +65,7 @@ struct FastPathResponder: Sendable {
         }
         // Taken only for an answer given here: Hummingbird takes its own for what it answers.
         if let limiter, !ClientRateLimitMiddleware.isExempt(path: path) {
-            let address = resolveClient(request, peer: peer)
+            let address = resolveClient(fields, peer: peer)
             guard limiter.take(for: IPAddress.limitKey(of: address)).allowed else { return nil }
             client = address
         }
@@ -71,7 +76,7 @@ struct FastPathResponder: Sendable {
         DefaultCacheControlMiddleware.apply(to: &headers)
         cors.apply(to: &headers, origin: fields[.origin])
         security.apply(to: &headers)
-        let requestID = RequestObservabilityMiddleware.requestID(from: fields)
+        let requestID = RequestObservabilityMiddleware.requestID(offered: fields[.requestID])
         headers[.requestID] = requestID
         // As Hummingbird's `Application` sets it, after the middleware.
         headers[.date] = HTTPDate.now
@@ -83,17 +88,46 @@ struct FastPathResponder: Sendable {
         observability.metrics.recordFastPathResponse()
         observability.record(
             method: .get, route: route, status: status, duration: ContinuousClock.now - start,
-            client: client ?? resolveClient(request, peer: peer), userID: nil, logger: logger
+            client: client ?? resolveClient(fields, peer: peer), userID: nil, logger: logger
         )
-        return Answer(head: HTTPResponse(status: status, headerFields: headers), body: body)
+        // As Hummingbird's conversion writes it.
+        return Answer(head: HTTPResponseHead(HTTPResponse(status: status, headerFields: headers)), body: body)
     }
 
-    /// Hummingbird's own test: it closes after answering such a request.
-    static func closesConnection(_ request: HTTPRequest) -> Bool {
-        request.headerFields[.connection] == "close"
+    /// Hummingbird's own test (on the converted fields): it closes after answering such a request.
+    static func closesConnection(_ request: HTTPRequestHead) -> Bool {
+        Fields(request.headers)[.connection] == "close"
     }
 
-    private func resolveClient(_ request: HTTPRequest, peer: SocketAddress?) -> String {
-        observability.clientAddresses.resolve(peer: peer?.ipAddress, forwardedFor: request.headerFields[values: .xForwardedFor])
+    private func resolveClient(_ fields: Fields, peer: SocketAddress?) -> String {
+        observability.clientAddresses.resolve(peer: peer?.ipAddress, forwardedFor: fields[values: .xForwardedFor])
+    }
+
+    /// NIO's header fields read as Swift HTTP Types' `HTTPFields` would read them after
+    /// Hummingbird's conversion: names without regard to case, a name's values joined by ", "
+    /// (no cookies are read here, which would be joined by "; ").
+    struct Fields {
+        let headers: HTTPHeaders
+
+        init(_ headers: HTTPHeaders) {
+            self.headers = headers
+        }
+
+        subscript(name: HTTPField.Name) -> String? {
+            let values = headers[name.canonicalName]
+            return values.isEmpty ? nil : values.count == 1 ? values[0] : values.joined(separator: ", ")
+        }
+
+        subscript(values name: HTTPField.Name) -> [String] {
+            headers[name.canonicalName]
+        }
+
+        /// The conversion drops the first `Host` (it becomes the authority), so these fields are
+        /// never fewer or larger than what `RequestLimitsMiddleware` would count: within them,
+        /// so is the converted request; beyond them, Hummingbird decides exactly.
+        var mayBeTooLarge: Bool {
+            headers.count > RequestLimitsMiddleware.maxHeaderFields
+                || headers.reduce(0, { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 }) > RequestLimitsMiddleware.maxHeaderBytes
+        }
     }
 }

@@ -50,7 +50,11 @@ struct RequestObservabilityMiddleware: RouterMiddleware {
 
     /// The client's id when it is acceptable, else a new one.
     static func requestID(from headers: HTTPFields) -> String {
-        headers[.requestID].flatMap(acceptable) ?? generateID()
+        requestID(offered: headers[.requestID])
+    }
+
+    static func requestID(offered: String?) -> String {
+        offered.flatMap(acceptable) ?? generateID()
     }
 
     /// The metrics and the access-log line of an answered request.
