@@ -243,16 +243,19 @@ extension CatalogCache.State {
     /// A fresh entry's value, marked as used; counts a lookup either way.
     mutating func hit(_ key: CatalogCache.Key, at now: ContinuousClock.Instant) -> CachedRepresentation? {
         tick &+= 1
-        guard let entry = self[key], entry.expires > now else { return nil }
-        touch(key, at: tick)
-        return entry.value
+        switch key {
+        case .course(let id): return Self.hit(id, in: &courses, at: now, tick: tick)
+        case .page(let query): return Self.hit(query, in: &pages, at: now, tick: tick)
+        }
     }
 
-    /// Marks a hit in place: its size is unchanged, so the setter's accounting is not needed.
-    mutating func touch(_ key: CatalogCache.Key, at tick: UInt64) {
-        switch key {
-        case .course(let id): courses[id]?.lastUsed = tick
-        case .page(let query): pages[query]?.lastUsed = tick
-        }
+    /// One hash of the key for both the lookup and the mark (in place: a hit's size is unchanged,
+    /// so the subscript's accounting is not needed). Every cached read takes this under the lock.
+    private static func hit<K: Hashable>(
+        _ key: K, in entries: inout [K: CatalogCache.Entry], at now: ContinuousClock.Instant, tick: UInt64
+    ) -> CachedRepresentation? {
+        guard let index = entries.index(forKey: key), entries.values[index].expires > now else { return nil }
+        entries.values[index].lastUsed = tick
+        return entries.values[index].value
     }
 }

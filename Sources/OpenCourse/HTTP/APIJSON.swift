@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import NIOCore
 
@@ -23,6 +24,7 @@ public enum APIJSON {
     }
 
     static let contentType = "application/json; charset=utf-8"
+    static let contentTypeField = HTTPField(name: .contentType, value: contentType)
 
     /// A 200 with a JSON body already encoded (once, for a constant answer).
     static func response(_ body: ByteBuffer) -> Response {

@@ -52,7 +52,9 @@ struct FastPathResponder: Sendable {
         var client: String?
         if path == Self.healthPath {
             route = Self.healthPath
-            headers = [.contentType: APIJSON.contentType]
+            headers = HTTPFields()
+            headers.reserveCapacity(16)
+            headers.append(APIJSON.contentTypeField)
             body = HealthController.okBody
         } else if let representation = courses.cached(path: String(path), query: query) {
             route = path == CourseController.catalogPath ? CourseController.catalogPath : CourseController.courseRoute
@@ -69,17 +71,18 @@ struct FastPathResponder: Sendable {
             guard limiter.take(for: IPAddress.limitKey(of: address)).allowed else { return nil }
             client = address
         }
-        // As Hummingbird's `Response` sets it.
-        if let body { headers[.contentLength] = String(body.readableBytes) }
+        // As Hummingbird's `Response` sets it. (Here and below appended, as the subscript would
+        // add them to fields that do not have them, without searching first.)
+        if let body { headers.append(HTTPField(name: .contentLength, value: String(body.readableBytes))) }
 
         // The middleware's order, innermost first (`buildRoutes` adds them outermost first).
         DefaultCacheControlMiddleware.apply(to: &headers)
         cors.apply(to: &headers, origin: fields[.origin])
         security.apply(to: &headers)
         let requestID = RequestObservabilityMiddleware.requestID(offered: fields[.requestID])
-        headers[.requestID] = requestID
+        headers.append(HTTPField(name: .requestID, value: requestID))
         // As Hummingbird's `Application` sets it, after the middleware.
-        headers[.date] = HTTPDate.now
+        headers.append(HTTPField(name: .date, value: HTTPDate.now))
 
         var logger = logger
         if logger.logLevel <= .info {

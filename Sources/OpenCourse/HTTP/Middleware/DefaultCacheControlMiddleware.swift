@@ -13,7 +13,8 @@ struct DefaultCacheControlMiddleware: RouterMiddleware {
     }
 
     static func apply(to headers: inout HTTPFields) {
-        if headers[.cacheControl] == nil {
+        // `contains`, not the subscript, which joins the values into a new string.
+        if !headers.contains(.cacheControl) {
             headers.append(privateNoStore)
         }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import NIOCore
 
@@ -38,12 +39,16 @@ struct CatalogResponses: Sendable {
     static func answer(
         ifNoneMatch: [String], representation: CachedRepresentation, cacheControl: String
     ) -> (status: HTTPResponse.Status, headers: HTTPFields, body: ByteBuffer?) {
-        var headers: HTTPFields = [.eTag: representation.etag, .cacheControl: cacheControl]
-        if let link = representation.link { headers[.link] = link }
+        // Appended (none is there yet), with room for what the middleware adds.
+        var headers = HTTPFields()
+        headers.reserveCapacity(16)
+        headers.append(HTTPField(name: .eTag, value: representation.etag))
+        headers.append(HTTPField(name: .cacheControl, value: cacheControl))
+        if let link = representation.link { headers.append(HTTPField(name: .link, value: link)) }
         if Self.matches(ifNoneMatch, representation.etag) {
             return (.notModified, headers, nil)
         }
-        headers[.contentType] = APIJSON.contentType
+        headers.append(APIJSON.contentTypeField)
         return (.ok, headers, representation.body)
     }
 
