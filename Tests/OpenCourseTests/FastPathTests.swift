@@ -107,13 +107,19 @@ struct FastPathTests {
                     ("GET /health HTTP/1.1\r\nHost: x\r\n\(tooManyFields)\r\n", false),
                     ("GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", false),
                     ("GET /health HTTP/1.1\r\nHost: x\r\nconnection: close\r\n\r\n", false),
+                    // NIO's parser keeps trailing whitespace in values; the conversion drops it.
+                    ("GET /health HTTP/1.1\r\nHost: x\r\nConnection: close \t\r\n\r\n", false),
+                    ("GET /health HTTP/1.1\r\nHost: x\r\nOrigin: https://app.example.com \r\n\r\n", true),
+                    ("GET /health HTTP/1.1\r\nHost: x\r\nX-Request-Id: r1 \r\n\r\n", true),
                 ]
                 let end = "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
                 for (request, expectFast) in raw {
                     let answers = try await [a, b].asyncMap { client in
                         let before = try await Self.fastAnswers(client)
                         let text = try await RawHTTP.exchange(Data((request + end).utf8), port: try #require(client.port))
-                        return (Self.firstResponse(text), try await Self.fastAnswers(client) - before)
+                        // A request id the client sent must come back as it is.
+                        let masked = Self.firstResponse(text, maskingRequestID: !request.contains("X-Request-Id: r1 "))
+                        return (masked, try await Self.fastAnswers(client) - before)
                     }
                     let probe = String(request.prefix(60))
                     #expect(answers[0].1 == (expectFast ? 1 : 0), "\(probe)")
@@ -291,10 +297,11 @@ struct FastPathTests {
 
     /// The status line, fields and body of the first response in `text`, with the values that
     /// differ between any two answers (`Date`, a generated request id) replaced.
-    static func firstResponse(_ text: String) -> [String] {
+    static func firstResponse(_ text: String, maskingRequestID: Bool = true) -> [String] {
         guard let headEnd = text.range(of: "\r\n\r\n") else { return [] }
         let lines = text[..<headEnd.lowerBound].components(separatedBy: "\r\n").map { line in
-            line.hasPrefix("Date: ") ? "Date: (present)" : line.hasPrefix("X-Request-Id: ") ? "X-Request-Id: (generated)" : line
+            line.hasPrefix("Date: ") ? "Date: (present)"
+                : maskingRequestID && line.hasPrefix("X-Request-Id: ") ? "X-Request-Id: (generated)" : line
         }
         let length = lines.first { $0.hasPrefix("Content-Length: ") }.flatMap { Int($0.dropFirst(16)) } ?? 0
         return lines + [String(text[headEnd.upperBound...].utf8.prefix(length)) ?? ""]

@@ -107,8 +107,9 @@ struct FastPathResponder: Sendable {
     }
 
     /// NIO's header fields read as Swift HTTP Types' `HTTPFields` would read them after
-    /// Hummingbird's conversion: names without regard to case, a name's values joined by ", "
-    /// (no cookies are read here, which would be joined by "; ").
+    /// Hummingbird's conversion: names without regard to case, values cleaned as `HTTPField`
+    /// cleans them, a name's values joined by ", " (no cookies are read here, which would be
+    /// joined by "; ").
     struct Fields {
         let headers: HTTPHeaders
 
@@ -117,12 +118,14 @@ struct FastPathResponder: Sendable {
         }
 
         subscript(name: HTTPField.Name) -> String? {
-            let values = headers[name.canonicalName]
+            let values = self[values: name]
             return values.isEmpty ? nil : values.count == 1 ? values[0] : values.joined(separator: ", ")
         }
 
+        /// Each value as `HTTPField` stores it: NIO's parser keeps trailing spaces and tabs, which
+        /// the conversion drops (`Connection: close␠` is `close` to Hummingbird).
         subscript(values name: HTTPField.Name) -> [String] {
-            headers[name.canonicalName]
+            headers[name.canonicalName].map { HTTPField(name: name, value: $0).value }
         }
 
         /// The conversion drops the first `Host` (it becomes the authority), so these fields are
