@@ -35,7 +35,8 @@ struct HeapTrimmer: Service {
     }
 
     static func trim() {
-        mallocTrim?(0)
+        // Its result (whether memory was given back) says nothing the RSS readings do not.
+        _ = mallocTrim?(0)
     }
 
     /// glibc's `malloc_trim` (declared in `malloc.h`, which the Glibc module does not include);
