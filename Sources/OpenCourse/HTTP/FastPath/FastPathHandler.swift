@@ -60,7 +60,7 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 return
             }
             passedOn += 1
-            if FastPathResponder.closesConnection(request) { closing = true }
+            if FastPathResponder.Fields(request.headers).closesConnection { closing = true }
             context.fireChannelRead(data)
         case .body:
             // Answered requests have no body: the responder takes none with one.

@@ -35,7 +35,7 @@ struct FastPathResponder: Sendable {
         // A body, a connection to close or a limit to enforce are Hummingbird's to deal with; so
         // are HTTP/1.0 (keep-alive differs) and targets not in origin form (`http://host/path`).
         guard request.method == .GET, request.version == .http1_1, target.utf8.first == UInt8(ascii: "/"),
-              fields[.contentLength] == nil, fields[.transferEncoding] == nil, !Self.closesConnection(request),
+              fields[.contentLength] == nil, fields[.transferEncoding] == nil, !fields.closesConnection,
               !RequestLimitsMiddleware.isTooLong(target: target), !fields.mayBeTooLarge
         else { return nil }
         // Only exact paths: Hummingbird's router also takes `/health/` and `//health` (it skips
@@ -97,11 +97,6 @@ struct FastPathResponder: Sendable {
         return Answer(head: HTTPResponseHead(HTTPResponse(status: status, headerFields: headers)), body: body)
     }
 
-    /// Hummingbird's own test (on the converted fields): it closes after answering such a request.
-    static func closesConnection(_ request: HTTPRequestHead) -> Bool {
-        Fields(request.headers)[.connection] == "close"
-    }
-
     private func resolveClient(_ fields: Fields, peer: SocketAddress?) -> String {
         observability.clientAddresses.resolve(peer: peer?.ipAddress, forwardedFor: fields[values: .xForwardedFor])
     }
@@ -132,8 +127,12 @@ struct FastPathResponder: Sendable {
         /// never fewer or larger than what `RequestLimitsMiddleware` would count: within them,
         /// so is the converted request; beyond them, Hummingbird decides exactly.
         var mayBeTooLarge: Bool {
-            headers.count > RequestLimitsMiddleware.maxHeaderFields
-                || headers.reduce(0, { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 }) > RequestLimitsMiddleware.maxHeaderBytes
+            RequestLimitsMiddleware.areTooLarge(headers.lazy.map { ($0.name, $0.value) }, count: headers.count)
+        }
+
+        /// Hummingbird's own test (on the converted fields): it closes after answering such a request.
+        var closesConnection: Bool {
+            self[.connection] == "close"
         }
     }
 }

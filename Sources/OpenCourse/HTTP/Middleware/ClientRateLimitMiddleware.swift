@@ -58,7 +58,11 @@ struct RequestLimitsMiddleware: RouterMiddleware {
     }
 
     static func areTooLarge(_ headers: HTTPFields) -> Bool {
-        headers.count > maxHeaderFields
-            || headers.reduce(0, { $0 + $1.name.rawName.utf8.count + $1.value.utf8.count + 4 }) > maxHeaderBytes
+        areTooLarge(headers.lazy.map { ($0.name.rawName, $0.value) }, count: headers.count)
+    }
+
+    /// The rule itself, for fields given as name and value (the fast path reads NIO's).
+    static func areTooLarge(_ fields: some Sequence<(String, String)>, count: Int) -> Bool {
+        count > maxHeaderFields || fields.reduce(0, { $0 + $1.0.utf8.count + $1.1.utf8.count + 4 }) > maxHeaderBytes
     }
 }
