@@ -24,6 +24,20 @@ struct ObservabilityTests {
         }
     }
 
+    /// Generated ids are the process prefix and the counter in base 36, as `String(_:radix:)` writes it.
+    @Test func generatedIDsSpellTheCounterInBase36() {
+        let prefix = String(decoding: RequestObservabilityMiddleware.processPrefix, as: UTF8.self)
+        #expect(prefix.hasSuffix("-") && prefix.count > 1)
+        var samples: [UInt64] = [0, 1, 9, 10, 35, 36, 37, 1295, 1296, 46_655, 46_656, UInt64.max, UInt64.max - 1]
+        var generator = SystemRandomNumberGenerator()
+        samples += (0..<200).map { _ in generator.next() >> UInt64.random(in: 0...63, using: &generator) }
+        for sequence in samples {
+            #expect(RequestObservabilityMiddleware.id(sequence: sequence) == prefix + String(sequence, radix: 36), "\(sequence)")
+        }
+        let ids = (0..<3).map { _ in RequestObservabilityMiddleware.generateID() }
+        #expect(ids.allSatisfy { $0.hasPrefix(prefix) } && Set(ids).count == 3)
+    }
+
     @Test func oneAccessLinePerRequestWithRouteUserAndNoSecrets() async throws {
         let capture = LogCapture()
         try await withApp(.sqlite, logger: capture.logger()) { client in

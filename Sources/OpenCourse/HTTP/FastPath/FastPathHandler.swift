@@ -23,6 +23,8 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// The answer to the request being read, written once its end arrives.
     private var pending: FastPathResponder.Answer?
     private var needsFlush = false
+    /// Something was passed on since the last read-complete event went on.
+    private var passedOnSinceReadComplete = false
     private var idle: IdleTimer?
 
     init(responder: FastPathResponder, idleTimeout: TimeAmount?) {
@@ -61,13 +63,13 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
             }
             passedOn += 1
             if FastPathResponder.Fields(request.headers).closesConnection { closing = true }
-            context.fireChannelRead(data)
+            passOn(context, data)
         case .body:
             // Answered requests have no body: the responder takes none with one.
-            if pending == nil { context.fireChannelRead(data) }
+            if pending == nil { passOn(context, data) }
         case .end:
             guard let answer = pending else {
-                context.fireChannelRead(data)
+                passOn(context, data)
                 return
             }
             pending = nil
@@ -78,10 +80,20 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
+    private func passOn(_ context: ChannelHandlerContext, _ data: NIOAny) {
+        passedOnSinceReadComplete = true
+        context.fireChannelRead(data)
+    }
+
     func channelReadComplete(context: ChannelHandlerContext) {
         // One flush for all the answers of one read, as pipelined requests arrive together.
         flushIfNeeded(context)
-        context.fireChannelReadComplete()
+        // The handlers behind use it only to hand on what they were passed (NIOAsyncChannel
+        // delivers its buffered reads): after a read answered here alone it was 3% of the time.
+        if passedOnSinceReadComplete {
+            passedOnSinceReadComplete = false
+            context.fireChannelReadComplete()
+        }
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {

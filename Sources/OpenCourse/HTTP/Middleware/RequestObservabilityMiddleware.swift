@@ -57,12 +57,17 @@ struct RequestObservabilityMiddleware: RouterMiddleware {
         offered.flatMap(acceptable) ?? generateID()
     }
 
-    /// The metrics and the access-log line of an answered request.
+    /// The metrics and the access-log line of an answered request; `series`, when the caller
+    /// has it at hand, is the one of `route`, `method` and `status`.
     func record(
         method: HTTPRequest.Method, route: String, status: HTTPResponse.Status, duration: Duration,
-        client: @autoclosure () -> String, userID: UUID?, logger: Logger
+        client: @autoclosure () -> String, userID: UUID?, logger: Logger, series: LazyRequestSeries? = nil
     ) {
-        metrics.recordRequest(route: route, method: method.rawValue, status: Int(status.code), duration: duration)
+        if let series {
+            series.record(duration)
+        } else {
+            metrics.recordRequest(route: route, method: method.rawValue, status: Int(status.code), duration: duration)
+        }
         if logger.logLevel <= .info {
             var fields: Logger.Metadata = [
                 "method": .string(method.rawValue), "route": .string(route),
@@ -84,15 +89,37 @@ struct RequestObservabilityMiddleware: RouterMiddleware {
     }
 
     /// A random per-process prefix and a counter: unique across instances in practice, and much
-    /// cheaper than a random UUID per request (no entropy read on the hot path).
+    /// cheaper than a random UUID per request (no entropy read on the hot path). Written into one
+    /// new string: `String(_:radix:)` and a concatenation were 1.5% of a fast answer.
     static func generateID() -> String {
-        let sequence = counter.add(1, ordering: .relaxed).newValue
-        return processPrefix + String(sequence, radix: 36)
+        id(sequence: counter.add(1, ordering: .relaxed).newValue)
     }
 
-    private static let processPrefix: String = {
+    /// The process prefix and `sequence` in base 36.
+    static func id(sequence: UInt64) -> String {
+        var sequence = sequence
+        var digits: (UInt64, UInt64) = (0, 0)  // 16 bytes: UInt64's 13 base-36 digits fit.
+        let count = withUnsafeMutableBytes(of: &digits) { buffer in
+            var end = buffer.count
+            repeat {
+                end -= 1
+                buffer[end] = base36[Int(sequence % 36)]
+                sequence /= 36
+            } while sequence > 0
+            return buffer.count - end
+        }
+        return String(unsafeUninitializedCapacity: processPrefix.count + count) { output in
+            let prefixEnd = output.initialize(fromContentsOf: processPrefix)
+            // A slice's `initialize` answers the index after the last one written.
+            return withUnsafeBytes(of: digits) { output[prefixEnd...].initialize(fromContentsOf: $0.suffix(count)) }
+        }
+    }
+
+    private static let base36 = Array("0123456789abcdefghijklmnopqrstuvwxyz".utf8)
+
+    static let processPrefix: [UInt8] = {
         var generator = SystemRandomNumberGenerator()
-        return String(generator.next() as UInt64, radix: 36) + "-"
+        return Array((String(generator.next() as UInt64, radix: 36) + "-").utf8)
     }()
 
     private static let counter = Atomic<UInt64>(0)
