@@ -24,6 +24,27 @@ struct ObservabilityTests {
         }
     }
 
+    /// A series named once (the fast path's) is the registry's own: counted from many threads at
+    /// once it loses nothing, and it is listed once, beside what `recordRequest` counts into it.
+    @Test func seriesNamedOnceAreTheRegistrysOwn() async {
+        let metrics = AppMetrics()
+        let series = LazyRequestSeries(metrics: metrics, route: "/health", method: "GET", status: 200)
+        let exposition = { String(decoding: metrics.exposition(), as: UTF8.self) }
+        #expect(!exposition().contains("http_requests_total"))
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<8 {
+                group.addTask { for _ in 0..<1000 { series.record(.microseconds(5)) } }
+            }
+            group.addTask {
+                for _ in 0..<500 { metrics.recordRequest(route: "/health", method: "GET", status: 200, duration: .microseconds(5)) }
+            }
+        }
+        let lines = exposition().split(separator: "\n").filter { $0.hasPrefix("http_requests_total{") }
+        #expect(lines.count == 1)
+        #expect(lines.first?.hasSuffix(" 8500") == true, "\(lines)")
+        #expect(lines.first?.contains(#"route="/health""#) == true && lines.first?.contains(#"status="200""#) == true)
+    }
+
     /// Generated ids are the process prefix and the counter in base 36, as `String(_:radix:)` writes it.
     @Test func generatedIDsSpellTheCounterInBase36() {
         let prefix = String(decoding: RequestObservabilityMiddleware.processPrefix, as: UTF8.self)

@@ -68,11 +68,10 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
             // Answered requests have no body: the responder takes none with one.
             if pending == nil { passOn(context, data) }
         case .end:
-            guard let answer = pending else {
+            guard let answer = pending.take() else {
                 passOn(context, data)
                 return
             }
-            pending = nil
             context.write(wrapOutboundOut(.head(answer.head)), promise: nil)
             if let body = answer.body { context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
             context.write(wrapOutboundOut(.end(nil)), promise: nil)

@@ -44,7 +44,7 @@ struct FastPathResponder: Sendable {
     ]
 
     /// nil: Hummingbird answers.
-    func answer(_ request: HTTPRequestHead, peer: SocketAddress?) -> Answer? {
+    func answer(_ request: HTTPRequestHead, peer: @autoclosure () -> SocketAddress?) -> Answer? {
         let start = ContinuousClock.now
         let fields = Fields(request.headers)
         let target = request.uri
@@ -203,8 +203,9 @@ struct FastPathResponder: Sendable {
         }
     }
 
-    private func resolveClient(_ fields: Fields, peer: SocketAddress?) -> String {
-        observability.clientAddresses.resolve(peer: peer?.ipAddress, forwardedFor: fields[values: .xForwardedFor])
+    /// `peer` is read only here, when needed: the channel checks its thread and copies the address.
+    private func resolveClient(_ fields: Fields, peer: () -> SocketAddress?) -> String {
+        observability.clientAddresses.resolve(peer: peer()?.ipAddress, forwardedFor: fields[values: .xForwardedFor])
     }
 
     /// NIO's header fields read as Swift HTTP Types' `HTTPFields` would read them after
