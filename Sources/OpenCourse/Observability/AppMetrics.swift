@@ -63,7 +63,7 @@ public final class AppMetrics: Sendable {
         }
     }
 
-    /// Of the requests `recordRequest` counts, one answered by `FastPathResponder`.
+    /// Of the requests in `http_requests_total`, one answered by `FastPathResponder`.
     func recordFastPathResponse() {
         fastPathResponses.increment()
     }

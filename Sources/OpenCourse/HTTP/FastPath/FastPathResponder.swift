@@ -78,11 +78,13 @@ struct FastPathResponder: Sendable {
             )
             (status, body, setsCaching) = (catalog.status, catalog.body, catalog.headers.contains(.cacheControl))
             own = catalog.headers.map { ($0.name.rawName, $0.value) }
+            own.reserveCapacity(own.count + 16)
             // As Hummingbird's `Response` sets it.
             if let body { own.append((HTTPField.Name.contentLength.rawName, String(body.readableBytes))) }
         } else {
             return nil
         }
+        guard let added = appended.fields(setsCaching: setsCaching, origin: fields[.origin]) else { return nil }
         // Taken only for an answer given here: Hummingbird takes its own for what it answers.
         if let limiter, !ClientRateLimitMiddleware.isExempt(path: path) {
             let address = resolveClient(fields, peer: peer)
@@ -91,7 +93,6 @@ struct FastPathResponder: Sendable {
         }
 
         let requestID = RequestObservabilityMiddleware.requestID(offered: fields[.requestID])
-        let added = appended.fields(setsCaching: setsCaching, origin: fields[.origin])
         own.reserveCapacity(own.count + added.count + 2)
         own.append(contentsOf: added)
         // Request ids are letters, digits and `._-` (RequestObservabilityMiddleware.acceptable),
@@ -101,16 +102,14 @@ struct FastPathResponder: Sendable {
         own.append((HTTPField.Name.date.rawName, HTTPDate.now))
 
         observability.metrics.recordFastPathResponse()
+        var logger = logger
         if logger.logLevel <= .info {
-            var logger = logger
             logger[metadataKey: "request_id"] = .string(requestID)
-            observability.record(
-                method: .get, route: route.name, status: status, duration: ContinuousClock.now - start,
-                client: client ?? resolveClient(fields, peer: peer), userID: nil, logger: logger, series: series[route, status]
-            )
-        } else {
-            series[route, status].record(ContinuousClock.now - start)
         }
+        observability.record(
+            method: .get, route: route.name, status: status, duration: ContinuousClock.now - start,
+            client: client ?? resolveClient(fields, peer: peer), userID: nil, logger: logger, series: series[route, status]
+        )
         // As Hummingbird's conversion (NIOHTTPTypesHTTP1) writes it.
         let head = HTTPResponseHead(
             version: .http1_1, status: HTTPResponseStatus(statusCode: Int(status.code), reasonPhrase: status.reasonPhrase),
@@ -147,12 +146,16 @@ struct FastPathResponder: Sendable {
             course = (series(.course, .ok), series(.course, .notModified))
         }
 
-        /// Health answers 200 only; the catalog 200 or 304.
-        subscript(route: Route, status: HTTPResponse.Status) -> LazyRequestSeries {
-            switch route {
-            case .health: health
-            case .catalog: status == .notModified ? catalog.notModified : catalog.ok
-            case .course: status == .notModified ? course.notModified : course.ok
+        /// Health answers 200, the catalog 200 or 304; nil for any other status, which
+        /// `RequestObservabilityMiddleware.record` then counts by name.
+        subscript(route: Route, status: HTTPResponse.Status) -> LazyRequestSeries? {
+            switch (route, status) {
+            case (.health, .ok): health
+            case (.catalog, .ok): catalog.ok
+            case (.catalog, .notModified): catalog.notModified
+            case (.course, .ok): course.ok
+            case (.course, .notModified): course.notModified
+            default: nil
             }
         }
     }
@@ -164,6 +167,7 @@ struct FastPathResponder: Sendable {
     /// NIO's fields was a third of a fast answer.
     private struct AppendedFields: Sendable {
         private struct Variant: Sendable {
+            let origin: String?
             let ownCaching: [(String, String)]
             let defaultCaching: [(String, String)]
         }
@@ -177,6 +181,7 @@ struct FastPathResponder: Sendable {
                 // Only whether a `Cache-Control` is there matters, not its value.
                 let caching: HTTPFields = [.cacheControl: "public"]
                 return Variant(
+                    origin: origin,
                     ownCaching: Self.appended(to: caching, origin: origin, cors: cors, security: security),
                     defaultCaching: Self.appended(to: [:], origin: origin, cors: cors, security: security)
                 )
@@ -192,13 +197,17 @@ struct FastPathResponder: Sendable {
             DefaultCacheControlMiddleware.apply(to: &fields)
             cors.apply(to: &fields, origin: origin)
             security.apply(to: &fields)
-            // The middleware append: the answer's own fields stay as they were, in front.
+            // The middleware append: the answer's own fields stay as they were, in front. (CORS
+            // sets its two fields rather than appending them; no answer here has them.)
             precondition(fields.prefix(own.count).elementsEqual(own))
             return fields.dropFirst(own.count).map { ($0.name.rawName, $0.value) }
         }
 
-        func fields(setsCaching: Bool, origin: String?) -> [(String, String)] {
+        /// nil for an `Origin` allowed only as Swift compares strings (Unicode-equivalent, other
+        /// bytes): CORS echoes the client's bytes, which Hummingbird then does.
+        func fields(setsCaching: Bool, origin: String?) -> [(String, String)]? {
             let variant = allowedOrigins.isEmpty ? anyOrigin : origin.flatMap { allowedOrigins[$0] } ?? anyOrigin
+            if let allowed = variant.origin, let origin, !allowed.utf8.elementsEqual(origin.utf8) { return nil }
             return setsCaching ? variant.ownCaching : variant.defaultCaching
         }
     }
