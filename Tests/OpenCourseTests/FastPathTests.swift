@@ -182,6 +182,31 @@ struct FastPathTests {
         }
     }
 
+    /// NIO's encoder pairs each response with its request's method to leave the body out of an
+    /// answer to HEAD. Fast answers go through it too, so a HEAD that Hummingbird answers with an
+    /// error after them still gets no body (else the next answer would be read as its body).
+    @Test(.timeLimit(.minutes(1)))
+    func headAnswersAfterFastAnswersHaveNoBody() async throws {
+        try await withApp(.sqlite, framework: .live) { client in
+            let port = try #require(client.port)
+            let before = try await Self.fastAnswers(port: port)
+            let requests = [
+                "GET /health HTTP/1.1\r\nHost: x\r\n\r\n",
+                "GET /health HTTP/1.1\r\nHost: x\r\n\r\n",
+                "HEAD /api/v1/nothing-here HTTP/1.1\r\nHost: x\r\n\r\n",
+                "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            ]
+            let answer = try await RawHTTP.exchange(Data(requests.joined().utf8), port: port)
+            let heads = answer.components(separatedBy: "HTTP/1.1 ").dropFirst()
+            #expect(heads.map { $0.components(separatedBy: "\r\n")[0] } == ["200 OK", "200 OK", "404 Not Found", "200 OK"], "\(answer)")
+            // The 404's head ends the text before the next status line: no body between them.
+            let notFound = try #require(heads.dropFirst(2).first)
+            #expect(notFound.hasSuffix("\r\n\r\n"), "\(answer)")
+            #expect(notFound.contains("Content-Length: "), "\(answer)")
+            #expect(try await Self.fastAnswers(port: port) - before == 2)
+        }
+    }
+
     /// Hummingbird's connection-state handler does not see the requests the fast path answers, so
     /// the fast path keeps the idle timeout: a connection busy with its answers stays open past the
     /// timeout, and closes once idle for it.

@@ -20,8 +20,8 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// A passed-on request asked Hummingbird to close the connection after it, or the server is
     /// shutting down: Hummingbird answers the rest.
     private var closing = false
-    /// The answer to the request being read, written once its end arrives.
-    private var pending: FastPathResponder.Answer?
+    /// The request being read was answered here: its end is not passed on.
+    private var answered = false
     private var needsFlush = false
     /// Something was passed on since the last read-complete event went on.
     private var passedOnSinceReadComplete = false
@@ -58,7 +58,14 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
             // A client that does not read its answers gets Hummingbird's back-pressure.
             if passedOn == 0, !closing, context.channel.isWritable,
                let answer = responder.answer(request, peer: context.channel.remoteAddress) {
-                pending = answer
+                // Written before the request's end arrives (it follows at once: an answered
+                // request has no body). NIO's decoder has told its encoder this request's method
+                // before handing on the head, so the encoder pairs the two as usual.
+                context.write(wrapOutboundOut(.head(answer.head)), promise: nil)
+                if let body = answer.body { context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
+                context.write(wrapOutboundOut(.end(nil)), promise: nil)
+                needsFlush = true
+                answered = true
                 return
             }
             passedOn += 1
@@ -66,16 +73,13 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
             passOn(context, data)
         case .body:
             // Answered requests have no body: the responder takes none with one.
-            if pending == nil { passOn(context, data) }
+            if !answered { passOn(context, data) }
         case .end:
-            guard let answer = pending.take() else {
+            if answered {
+                answered = false
+            } else {
                 passOn(context, data)
-                return
             }
-            context.write(wrapOutboundOut(.head(answer.head)), promise: nil)
-            if let body = answer.body { context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
-            context.write(wrapOutboundOut(.end(nil)), promise: nil)
-            needsFlush = true
         }
     }
 
