@@ -212,7 +212,7 @@ struct CommandLineTests {
     @Test func serveOnAPortInUseExitsNonZero() async throws {
         let directory = try Self.scratchDirectory()
         let first = try await ServerProcess.serve(environment: Self.environment(database: "sqlite:" + directory.appendingPathComponent("a.sqlite").path))
-        let second = try ServerProcess.run(
+        let second = try await ServerProcess.run(
             ["serve", "--host", "127.0.0.1", "--port", "\(first.port)"],
             environment: Self.environment(database: "sqlite:" + directory.appendingPathComponent("b.sqlite").path)
         )
@@ -240,7 +240,7 @@ struct CommandLineTests {
             ? "sqlite:" + (try Self.scratchDirectory().appendingPathComponent("admin.sqlite").path)
             : try await Self.postgresURL()
         let environment = Self.environment(database: url)
-        let created = try ServerProcess.run(["create-admin", "--email", "Root@Example.com"], environment: environment, input: "root-password\n")
+        let created = try await ServerProcess.run(["create-admin", "--email", "Root@Example.com"], environment: environment, input: "root-password\n")
         #expect(created.status == 0, "\(created.stderr)")
         #expect(created.stdout.contains("created admin root@example.com"))
 
@@ -250,32 +250,32 @@ struct CommandLineTests {
         let rootLogin = try await server.call(.post, "/api/v1/auth/login", json: ["email": "root@example.com", "password": "root-password"])
         #expect(rootLogin.object("user")?["role"] as? String == "admin")
 
-        let promoted = try ServerProcess.run(["create-admin", "--email", "later@example.com"], environment: environment, input: "new-password\n")
+        let promoted = try await ServerProcess.run(["create-admin", "--email", "later@example.com"], environment: environment, input: "new-password\n")
         #expect(promoted.status == 0, "\(promoted.stderr)")
         #expect(promoted.stdout.contains("promoted later@example.com to admin"))
         let promotedLogin = try await server.call(.post, "/api/v1/auth/login", json: ["email": "later@example.com", "password": "new-password"])
         #expect(promotedLogin.object("user")?["role"] as? String == "admin")
         #expect(try await server.stop() == 0)
 
-        let weak = try ServerProcess.run(["create-admin", "--email", "x@example.com"], environment: environment, input: "short\n")
+        let weak = try await ServerProcess.run(["create-admin", "--email", "x@example.com"], environment: environment, input: "short\n")
         #expect(weak.status != 0)
         #expect(weak.stderr.contains("password"))
-        let noInput = try ServerProcess.run(["create-admin", "--email", "x@example.com"], environment: environment, input: "")
+        let noInput = try await ServerProcess.run(["create-admin", "--email", "x@example.com"], environment: environment, input: "")
         #expect(noInput.status != 0)
     }
 
-    @Test func migrateAndStatus() throws {
+    @Test func migrateAndStatus() async throws {
         let url = "sqlite:" + (try Self.scratchDirectory().appendingPathComponent("migrate.sqlite").path)
         let environment = Self.environment(database: url)
-        let before = try ServerProcess.run(["migrate", "--status"], environment: environment)
+        let before = try await ServerProcess.run(["migrate", "--status"], environment: environment)
         #expect(before.status == 0)
         #expect(before.stdout.contains("pending  0001_initial_schema"))
-        let first = try ServerProcess.run(["migrate"], environment: environment)
+        let first = try await ServerProcess.run(["migrate"], environment: environment)
         #expect(first.stdout.contains("applied  0001_initial_schema"))
-        let second = try ServerProcess.run(["migrate"], environment: environment)
+        let second = try await ServerProcess.run(["migrate"], environment: environment)
         #expect(second.status == 0)
         #expect(second.stdout.contains("nothing to apply"))
-        let after = try ServerProcess.run(["migrate", "--status"], environment: environment)
+        let after = try await ServerProcess.run(["migrate", "--status"], environment: environment)
         #expect(after.stdout.hasPrefix("applied  0001_initial_schema  20"))
     }
 
@@ -285,10 +285,10 @@ struct CommandLineTests {
         ("DATABASE_URL", "mysql://nope"),
         ("PORT", "eighty"),
     ])
-    func badConfigurationStopsStartUpWithOneLine(variable: String, value: String) throws {
+    func badConfigurationStopsStartUpWithOneLine(variable: String, value: String) async throws {
         var environment = Self.environment(database: "sqlite::memory:")
         environment[variable] = value
-        let result = try ServerProcess.run(["serve"], environment: environment)
+        let result = try await ServerProcess.run(["serve"], environment: environment)
         #expect(result.status != 0)
         let lines = result.stderr.split(separator: "\n")
         #expect(lines.count == 1, "\(result.stderr)")
@@ -321,8 +321,7 @@ struct ShutdownTests {
         #expect(try await server.call(.get, "/health").status == .ok)
         let registered = try await server.call(.post, "/api/v1/auth/register", json: ["email": "late@example.com", "password": "password123"])
         #expect(registered.status == .created)
-        server.process.waitUntilExit()
-        #expect(server.process.terminationStatus == 0)
+        #expect(await server.process.exitStatus() == 0)
         #expect(ContinuousClock.now - started >= .seconds(10))
     }
 
@@ -352,9 +351,9 @@ struct ShutdownTests {
         #expect(process.isRunning)
         let signalled = ContinuousClock.now
         process.terminate()
-        process.waitUntilExit()
+        let status = await process.exitStatus()
         let output = try String(contentsOf: log, encoding: .utf8)
-        #expect(process.terminationStatus == 0, "\(output)")
+        #expect(status == 0, "\(output)")
         #expect(ContinuousClock.now - signalled < .seconds(20), "waited for the drain")
         #expect(output.contains("stopped before the server started"), "\(output)")
         #expect(!output.contains("draining"), "\(output)")

@@ -177,9 +177,9 @@ struct ObservabilityTests {
         }
 
         /// Closes the write end and returns the lines read.
-        func finish() -> [String] {
+        func finish() async -> [String] {
             close(writeEnd)
-            done.wait()
+            await offThePool { [done] in done.wait() }
             return String(decoding: bytes.withLock { $0 }, as: UTF8.self).split(separator: "\n").map(String.init)
         }
     }
@@ -194,7 +194,7 @@ struct ObservabilityTests {
             }
         }
         writer.flush()
-        let lines = pipe.finish()
+        let lines = await pipe.finish()
         #expect(lines.count == 20_000)
         for task in 0..<4 {
             let numbers = lines.filter { $0.hasPrefix("task \(task) ") }.compactMap { Int($0.split(separator: " ")[3]) }
@@ -214,11 +214,11 @@ struct ObservabilityTests {
             appended.signal()
         }.start()
         // Not a timing assertion: without the buffer the appends block until the pipe is read.
-        #expect(appended.wait(timeout: .now() + 30) == .success)
+        #expect(await offThePool { appended.wait(timeout: .now() + 30) } == .success)
 
         pipe.startReading()
         writer.flush()
-        let lines = pipe.finish()
+        let lines = await pipe.finish()
         let notices = lines.compactMap { line -> [String: String]? in
             guard let object = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: String] else { return nil }
             return object["msg"] == "log lines dropped: standard error did not keep up" ? object : nil
@@ -244,10 +244,10 @@ struct ObservabilityTests {
             flushed.signal()
         }.start()
         // Not a timing assertion: without the bound, flushAtExit never returns.
-        #expect(flushed.wait(timeout: .now() + 30) == .success)
+        #expect(await offThePool { flushed.wait(timeout: .now() + 30) } == .success)
         pipe.startReading()
         writer.flush()
-        #expect(pipe.finish().count == 4_000)
+        #expect(await pipe.finish().count == 4_000)
     }
 
     @Test func textFormatIsOneReadableLine() async throws {

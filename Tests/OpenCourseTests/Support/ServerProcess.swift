@@ -22,29 +22,31 @@ struct ServerProcess {
             .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent(".build/debug/opencourse")
     }
 
-    struct Result {
+    struct Result: Sendable {
         var status: Int32
         var stdout: String
         var stderr: String
     }
 
     /// Runs a command to completion, feeding `input` to its standard input.
-    static func run(_ arguments: [String], environment: [String: String], input: String? = nil) throws -> Result {
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
-        process.environment = environment
-        let stdout = Pipe(), stderr = Pipe(), stdin = Pipe()
-        process.standardOutput = stdout
-        process.standardError = stderr
-        process.standardInput = stdin
-        try process.run()
-        if let input { stdin.fileHandleForWriting.write(Data(input.utf8)) }
-        try stdin.fileHandleForWriting.close()
-        let out = stdout.fileHandleForReading.readDataToEndOfFile()
-        let err = stderr.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Result(status: process.terminationStatus, stdout: String(decoding: out, as: UTF8.self), stderr: String(decoding: err, as: UTF8.self))
+    static func run(_ arguments: [String], environment: [String: String], input: String? = nil) async throws -> Result {
+        try await offThePool {
+            let process = Process()
+            process.executableURL = executable
+            process.arguments = arguments
+            process.environment = environment
+            let stdout = Pipe(), stderr = Pipe(), stdin = Pipe()
+            process.standardOutput = stdout
+            process.standardError = stderr
+            process.standardInput = stdin
+            try process.run()
+            if let input { stdin.fileHandleForWriting.write(Data(input.utf8)) }
+            try stdin.fileHandleForWriting.close()
+            let out = stdout.fileHandleForReading.readDataToEndOfFile()
+            let err = stderr.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            return Result(status: process.terminationStatus, stdout: String(decoding: out, as: UTF8.self), stderr: String(decoding: err, as: UTF8.self))
+        }
     }
 
     let process: Process
@@ -136,8 +138,7 @@ struct ServerProcess {
             try await Task.sleep(for: .milliseconds(50))
         }
         if process.isRunning { process.interrupt() }
-        process.waitUntilExit()
-        return process.terminationStatus
+        return await process.exitStatus()
     }
 
     /// A port nothing listens on, for "the database is unreachable": connecting is refused at
