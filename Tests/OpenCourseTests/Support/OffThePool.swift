@@ -6,6 +6,7 @@ import Foundation
 // the idle timeout miss it. Blocking waits therefore run on a thread of their own.
 
 /// Runs `work`, which may block, on a new thread and waits for it without holding a pool thread.
+/// Not `NIOThreadPool`: its few threads would queue one test's 10 s wait behind another's.
 func offThePool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { continuation in
         Thread { continuation.resume(with: Result { try work() }) }.start()
